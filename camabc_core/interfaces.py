@@ -7,7 +7,7 @@ between devices like any module. Shapes use B = batch, T = time steps or tokens,
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -161,21 +161,52 @@ class DatasetReader(abc.ABC):
 
 
 class ReferenceGenerator(abc.ABC):
-    """Makes one reference portrait (RGB uint8 H x W x 3) per synthetic speaker."""
+    """Makes one reference portrait per synthetic speaker."""
 
     @abc.abstractmethod
     def generate(self, prompt: str, *, seed: int, width: int, height: int,
                  attributes: Mapping[str, Any]) -> np.ndarray:
-        """Render the speaker described by ``prompt`` (``attributes``: sex, age, race, outfit)."""
+        """Render the speaker described by ``prompt`` as RGB uint8 (H, W, 3).
+
+        ``attributes`` holds the prompt's parts (sex, age, race, outfit). A generator that supports
+        only some sizes may return another (H, W) than requested and logs a warning when it does.
+        """
+
+
+@attrs.frozen(eq=False)
+class AnimationRequest:
+    """One clip for an Animator: a reference portrait and the speech that drives it.
+
+    The arrays and the files hold the same content: in-process animators read the arrays, and
+    animators that run an external program (EchoMimic) pass the files. ``audio`` is mono float32
+    (S,) with S = round(num_frames / fps × sample_rate). ``start_time`` is where the clip starts on
+    the conversation's timeline in seconds, so motion that depends on time (blinks) agrees between
+    overlapping clips. ``work_dir`` is an empty scratch folder the animator may write to; the caller
+    removes it afterwards.
+    """
+
+    reference: np.ndarray
+    reference_path: Path
+    audio: np.ndarray
+    audio_path: Path
+    sample_rate: int
+    fps: int
+    num_frames: int
+    start_time: float = 0.0
+    seed: int = 0
+    work_dir: Path | None = None
 
 
 class Animator(abc.ABC):
     """Animates a reference portrait with speech audio into video frames."""
 
     @abc.abstractmethod
-    def animate(self, reference: np.ndarray, audio: np.ndarray, sample_rate: int, *,
-                fps: int, num_frames: int) -> np.ndarray:
-        """Return ``num_frames`` RGB uint8 frames (N, H, W, 3) at ``fps`` driven by mono ``audio``."""
+    def animate(self, request: AnimationRequest) -> Iterator[np.ndarray]:
+        """Yield ``request.num_frames`` RGB uint8 frames (H, W, 3) at ``request.fps``, in order.
+
+        Frames have the reference's size and are yielded one at a time, so a whole conversation side
+        never has to fit in memory.
+        """
 
 
 COMPONENT_KINDS: dict[str, type] = {
