@@ -21,6 +21,9 @@ class RunSection:
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     #: Progress line every this many optimiser steps.
     log_every: int = 10
+    #: Also save checkpoints/last every this many optimiser steps (null: only at the end of each
+    #: epoch). A resumed run repeats at most this many steps.
+    checkpoint_every: int | None = 500
     num_workers: int = 0
 
 
