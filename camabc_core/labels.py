@@ -6,6 +6,7 @@ order never changes. NoBC is always id 0.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import attrs
@@ -33,6 +34,15 @@ DEFAULT_FOUR_CLASS_MAP: dict[str, str] = {
 }
 
 
+def normalise_category(raw_category: str) -> str:
+    """Return the lookup key of a raw category: upper case, with spaces and hyphens as underscores.
+
+    BACKSpeech writes "request confirmation" where BACKCast writes "REQUEST_CONFIRMATION"; both
+    give the key "REQUEST_CONFIRMATION".
+    """
+    return re.sub(r"[\s\-]+", "_", raw_category.strip()).upper()
+
+
 @attrs.frozen
 class LabelScheme:
     """A named class list plus the mapping from raw corpus categories to class names."""
@@ -48,9 +58,10 @@ class LabelScheme:
     def class_id(self, raw_category: str) -> int | None:
         """Return the class id of a raw backchannel category, or None if the mapping drops it.
 
-        In the binary scheme every mapped category is "BC". Lookup ignores case and surrounding space.
+        In the binary scheme every mapped category is "BC". Lookup ignores case and surrounding space
+        and reads inner spaces and hyphens as underscores (see ``normalise_category``).
         """
-        class_name = self.category_map.get(raw_category.strip().upper())
+        class_name = self.category_map.get(normalise_category(raw_category))
         if class_name is None:
             return None
         if self.name == "binary":
@@ -75,5 +86,5 @@ def build_label_scheme(name: str, category_map: Mapping[str, str] | None = None)
             f"data.category_map maps {invalid} to classes outside the {name} scheme; "
             f"use one of {[c for c in classes if c != NOBC]}"
         )
-    normalised = {raw.strip().upper(): cls for raw, cls in mapping.items()}
+    normalised = {normalise_category(raw): cls for raw, cls in mapping.items()}
     return LabelScheme(name=name, classes=classes, category_map=normalised)
