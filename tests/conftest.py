@@ -83,3 +83,17 @@ def fake_plugins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Fa
 def empty_registry(fake_plugins: FakePlugins) -> Registry:
     """A registry that finds no installed plugin; tests register fake plugins by hand."""
     return Registry()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``gpu`` when no CUDA device is available."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    import torch  # imported only when a gpu test is collected, because it is slow to import
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in gpu_items:
+        item.add_marker(skip)
