@@ -13,12 +13,14 @@ import logging
 import math
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from camabc_core.errors import MediaError
 
@@ -178,6 +180,11 @@ def load_audio(
 
 VideoMode = Literal["seek", "sequential"]
 
+# Packets remembered behind and read ahead of the one being decoded, to decide whether its frame can
+# be skipped. H.264 and HEVC reorder at most 16 frames, so the next frame in presentation order is
+# almost always inside this window. A miss only costs a decode, never a wrong frame.
+_PACKET_WINDOW = 20
+
 
 class VideoReader:
     """Frames of a video file at exact timestamps, correct for variable frame rate.
@@ -190,6 +197,10 @@ class VideoReader:
     ``max_decode_ahead`` seconds after the current decoding position, where decoding on is cheaper.
     ``mode="sequential"`` never seeks: it decodes from the start of the file (reopening it when a
     request lies behind the current position). It exists to measure what seeking saves.
+
+    Both modes skip decoding non-reference frames (``skip_frame=NONREF``) that cannot be on screen
+    at a requested time, which is known from packet timestamps before decoding. Reference frames
+    are always decoded, because later frames are predicted from them.
 
     ``size`` resizes frames: an int gives square frames, a tuple is (height, width), None keeps the
     stored size. Frames are uint8 RGB (H, W, 3). Not thread-safe. Each data-loader worker needs its
@@ -212,6 +223,8 @@ class VideoReader:
         self.max_decode_ahead = max_decode_ahead
         self.threads = threads
         self._container: av.container.InputContainer | None = None
+        self._reformatter = VideoReformatter()
+        self._requests = np.empty(0)  # sorted times of the frames_at call in progress
         self._reset_cursor()
         # Set when decoding first reaches the end of the stream.
         self._end_time: float | None = None
@@ -228,14 +241,7 @@ class VideoReader:
         }
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        size = state["size"]
-        self.__init__(
-            state["path"],
-            size=size,
-            mode=state["mode"],  # type: ignore[misc]
-            max_decode_ahead=state["max_decode_ahead"],
-            threads=state["threads"],
-        )
+        self.__init__(**state)  # type: ignore[misc, arg-type]
 
     def __enter__(self) -> VideoReader:
         return self
@@ -250,9 +256,13 @@ class VideoReader:
         self._reset_cursor()
 
     def _reset_cursor(self) -> None:
-        self._frames: Iterator[av.VideoFrame] | None = None
-        self._current: av.VideoFrame | None = None  # last decoded frame at or before the last request
-        self._lookahead: av.VideoFrame | None = None  # decoded frame after the last request
+        self._packets: Iterator[av.Packet] | None = None
+        self._upcoming_packets: deque[av.Packet] = deque()
+        self._sent_times: deque[float | None] = deque(maxlen=_PACKET_WINDOW)
+        self._decoded: deque[av.VideoFrame] = deque()
+        self._drained = False
+        self._current: av.VideoFrame | None = None  # last frame at or before the last request
+        self._next_frame: av.VideoFrame | None = None  # decoded frame after the last request
         self._decoded_in_pass = 0
 
     def _open(self) -> None:
@@ -261,7 +271,9 @@ class VideoReader:
             container.close()
             raise MediaError(f"{self.path}: no video stream; pass a video file or drop the video modality")
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # Slice threading: frame threading delays output by one frame per thread, which every seek
+        # pays again; it measured slower for 1.5 s windows (benchmarks/data_pipeline.py).
+        stream.thread_type = "SLICE"
         stream.thread_count = self.threads
         self._container = container
         self._stream = stream
@@ -290,22 +302,62 @@ class VideoReader:
 
     # Decoding cursor -------------------------------------------------------------------------
 
+    def _timestamp_seconds(self, pts: int | None) -> float | None:
+        return None if pts is None else float(pts * self._stream.time_base)
+
     def _frame_time(self, frame: av.VideoFrame) -> float:
-        if frame.pts is None:
+        time = self._timestamp_seconds(frame.pts)
+        if time is None:
             raise MediaError(
                 f"{self.path}: a video frame has no timestamp; remux the file (ffmpeg -i IN -c copy OUT.mp4)"
             )
-        return float(frame.pts * self._stream.time_base)
+        return time
+
+    def _read_ahead(self) -> None:
+        assert self._container is not None
+        if self._packets is None:
+            self._packets = self._container.demux(self._stream)
+        while len(self._upcoming_packets) < _PACKET_WINDOW:
+            packet = next(self._packets, None)
+            if packet is None:
+                return
+            if packet.size:  # demuxing ends with an empty packet that only flushes
+                self._upcoming_packets.append(packet)
+
+    def _frame_may_be_requested(self, time: float | None) -> bool:
+        """Return False only if a frame shown from ``time`` is on screen at no requested time.
+
+        That holds when another known packet is shown after it but no later than the first
+        requested time at or after it.
+        """
+        if time is None:
+            return True
+        index = int(np.searchsorted(self._requests, time, side="left"))
+        if index == self._requests.size:
+            return True  # past this call's requests: the next call may need it
+        limit = float(self._requests[index])
+        upcoming = (self._timestamp_seconds(packet.pts) for packet in self._upcoming_packets)
+        return not any(
+            other is not None and time < other <= limit for other in (*self._sent_times, *upcoming)
+        )
 
     def _decode_next(self) -> av.VideoFrame | None:
-        """Return the next decoded frame, or None at the end of the decodable stream."""
-        if self._frames is None:
-            assert self._container is not None
-            self._frames = self._container.decode(self._stream)
+        """Return the next decoded frame in presentation order, or None at the end of the stream."""
+        codec = self._stream.codec_context
         try:
-            frame = next(self._frames)
-        except StopIteration:
-            return None
+            while not self._decoded:
+                if self._drained:
+                    return None
+                self._read_ahead()
+                if not self._upcoming_packets:
+                    self._decoded.extend(codec.decode(None))
+                    self._drained = True
+                    continue
+                packet = self._upcoming_packets.popleft()
+                time = self._timestamp_seconds(packet.pts)
+                codec.skip_frame = "DEFAULT" if self._frame_may_be_requested(time) else "NONREF"
+                self._sent_times.append(time)
+                self._decoded.extend(codec.decode(packet))
         except av.FFmpegError as error:
             if self._decoded_in_pass == 0:
                 raise MediaError(
@@ -315,9 +367,11 @@ class VideoReader:
             logger.warning(
                 "%s: video decoding stopped early (%s); later times get the last good frame", self.path, error
             )
+            self._decoded.clear()
+            self._drained = True
             return None
         self._decoded_in_pass += 1
-        return frame
+        return self._decoded.popleft()
 
     def _stream_end_hint(self) -> float:
         """End of the video stream as the container declares it, or a far time when it declares none."""
@@ -348,43 +402,40 @@ class VideoReader:
                 raise MediaError(f"{self.path}: seeking to {seek_time:.3f} s failed ({error})") from error
             first = self._decode_next()
             if seek_time == 0.0 or (first is not None and self._frame_time(first) <= target):
-                self._lookahead = first
+                self._next_frame = first
                 return
             # Nothing decodes after the seek point (it is past the last keyframe), or the keyframe found
             # is shown after ``target`` (the demuxer index is by decoding time, so B-frames shift it).
             # Step back until a keyframe before ``target`` is found.
             margin = max(2 * margin, 1.0)
 
-    def _restart_from_beginning(self) -> None:
-        if self.mode == "seek":
-            self._seek(0.0)
-        else:
-            self.close()
-            self._open()
-
     def _frame_for(self, target: float) -> tuple[av.VideoFrame | None, bool]:
         """Advance the cursor to ``target`` and return (frame on screen, reached end of stream)."""
         while True:
-            if self._lookahead is None:
-                self._lookahead = self._decode_next()
-                if self._lookahead is None:
+            if self._next_frame is None:
+                self._next_frame = self._decode_next()
+                if self._next_frame is None:
                     return self._current, True
-            if self._frame_time(self._lookahead) <= target:
-                self._current, self._lookahead = self._lookahead, None
+            if self._frame_time(self._next_frame) <= target:
+                self._current, self._next_frame = self._next_frame, None
                 continue
             # ``target`` precedes the next frame: the current one is on screen, or it is before the first.
-            return (self._current if self._current is not None else self._lookahead), False
+            return (self._current if self._current is not None else self._next_frame), False
 
     def _position_for(self, target: float) -> None:
-        """Seek, restart or keep decoding forward, whichever reaches ``target`` with least work."""
+        """Seek, restart or keep decoding forward, whichever reaches ``target`` with least work.
+
+        Frames before the cursor may have been skipped, so a target behind it always seeks or restarts.
+        """
         position = None
         if self._current is not None:
             position = self._frame_time(self._current)
-        elif self._lookahead is not None:
-            position = self._frame_time(self._lookahead)
+        elif self._next_frame is not None:
+            position = self._frame_time(self._next_frame)
         if self.mode == "sequential":
             if position is None or target < position:
-                self._restart_from_beginning()
+                self.close()
+                self._open()
             return
         if position is None or target < position or target - position > self.max_decode_ahead:
             self._seek(target)
@@ -392,10 +443,13 @@ class VideoReader:
     # Public API --------------------------------------------------------------------------------
 
     def _to_image(self, frame: av.VideoFrame) -> np.ndarray:
-        if self.size is None:
-            return frame.to_ndarray(format="rgb24")
-        height, width = self.size
-        return frame.to_ndarray(width=width, height=height, format="rgb24")
+        # One reformatter per reader keeps libswscale's context between frames (several times
+        # faster than a new one per frame). Area averaging avoids aliasing when shrinking.
+        height, width = self.size if self.size is not None else (frame.height, frame.width)
+        image = self._reformatter.reformat(
+            frame, width=width, height=height, format="rgb24", interpolation="AREA"
+        )
+        return image.to_ndarray()
 
     def frames_at(self, times: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
         """Return the frames on screen at ``times`` (L,) and their presentation times.
@@ -411,20 +465,23 @@ class VideoReader:
         images: list[np.ndarray | None] = [None] * requested.size
         frame_times = np.empty(requested.size, dtype=np.float64)
         converted: dict[int, np.ndarray] = {}  # pts -> image, for frames repeated within this call
-
-        for index in np.argsort(requested, kind="stable"):
-            target = float(requested[index])
-            if self._end_time is not None and target >= self._end_time:
-                images[index], frame_times[index] = self._end_image, self._end_time
-                continue
-            self._position_for(target)
-            frame, at_end = self._frame_for(target)
-            if frame is None:
-                raise MediaError(f"{self.path}: the video stream has no decodable frame")
-            time = self._frame_time(frame)
-            if frame.pts not in converted:
-                converted[frame.pts] = self._to_image(frame)
-            if at_end:
-                self._end_time, self._end_image = time, converted[frame.pts]
-            images[index], frame_times[index] = converted[frame.pts], time
+        self._requests = np.sort(requested)
+        try:
+            for index in np.argsort(requested, kind="stable"):
+                target = float(requested[index])
+                if self._end_time is not None and target >= self._end_time:
+                    images[index], frame_times[index] = self._end_image, self._end_time
+                    continue
+                self._position_for(target)
+                frame, at_end = self._frame_for(target)
+                if frame is None:
+                    raise MediaError(f"{self.path}: the video stream has no decodable frame")
+                if frame.pts not in converted:
+                    converted[frame.pts] = self._to_image(frame)
+                time = self._frame_time(frame)
+                if at_end:
+                    self._end_time, self._end_image = time, converted[frame.pts]
+                images[index], frame_times[index] = converted[frame.pts], time
+        finally:
+            self._requests = np.empty(0)
         return np.stack(images), frame_times  # type: ignore[arg-type]

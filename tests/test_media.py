@@ -243,6 +243,42 @@ def test_seek_and_sequential_agree(variable_rate_video: Path) -> None:
     assert np.array_equal(seek_times, sequential_times)
 
 
+def test_unneeded_nonreference_frames_skipped(constant_rate_video: Path) -> None:
+    # The encoder's choices, read independently: frames surviving skip_frame=NONREF are references.
+    with av.open(str(constant_rate_video)) as container:
+        stream = container.streams.video[0]
+        keyframes = {
+            round(float(p.pts * stream.time_base) * 30) for p in container.demux(stream) if p.is_keyframe
+        }
+    with av.open(str(constant_rate_video)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONREF"
+        reference = {round(float(frame.time) * 30) for frame in container.decode(stream)}
+    # Request a frame whose predecessor is a non-reference frame, so that one can be skipped.
+    wanted = next(i for i in range(1, 59) if i - 1 not in reference and i not in keyframes)
+    keyframe = max(k for k in keyframes if k <= wanted)
+
+    reader = VideoReader(constant_rate_video)
+    returned: list[int] = []
+    decode_next = reader._decode_next
+
+    def record() -> av.VideoFrame | None:
+        frame = decode_next()
+        if frame is not None:
+            returned.append(round(float(frame.time) * 30))
+        return frame
+
+    reader._decode_next = record  # type: ignore[method-assign]
+    images, _ = reader.frames_at([(wanted + 0.5) / 30])
+    reader.close()
+
+    assert gray_indices(images) == [wanted]
+    # From the keyframe to the frame after the request: every reference frame, the requested frame
+    # and the next one (read to see that the requested frame is the last shown before the time).
+    assert returned == [i for i in range(keyframe, wanted + 2) if i in reference or i >= wanted]
+    assert wanted - 1 not in returned
+
+
 def test_frames_resized(constant_rate_video: Path) -> None:
     with VideoReader(constant_rate_video, size=32) as square:
         assert square.frames_at([0.5])[0].shape == (1, 32, 32, 3)
