@@ -416,7 +416,11 @@ class Registry:
         return listing
 
     def failures(self) -> list[PluginFailure]:
-        """Return the plugins that failed to load or to register, with the reason."""
+        """Return the plugins that failed to load or to register, with the reason.
+
+        A failure inside a hook shows up once components of that kind have been requested, which
+        ``components()`` does for every kind.
+        """
         if not self._discovered:
             self.discover()
         return list(self._failures)
