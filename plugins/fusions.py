@@ -3,7 +3,7 @@
 Every factory has the signature ``from_spec(spec: FusionSpec, aligner: Aligner) -> Fusion``; the model
 builds the fusion with ``registry.create("fusion", name, spec=spec, aligner=aligner)``. A fusion reads
 the aligner's sample embeddings, all of width ``aligner.embedding_size``, and concatenates some of
-them in a fixed order; the classification head that follows is a linear layer.
+them in a fixed order. The classification head that follows is a linear layer.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from camabc_plugins.aligners import (
     JointCrossAttentionAligner,
     MultiLayerAligner,
     ProjectionAligner,
+    masked_mean,
 )
 
 from camabc_core.errors import RecipeError
@@ -164,6 +165,19 @@ def test_mma_loss_matches_numpy_reference(share):
 
 
 # Structure and subsets
+
+
+def test_cross_attention_pooled_matches_token_mean():
+    torch.manual_seed(0)
+    attention = CrossAttention(8, num_heads=2)
+    query, key_value = torch.randn(3, 5, 8), torch.randn(3, 4, 8)
+    query_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+    key_mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0], [1, 1, 0, 0]])
+
+    pooled = attention.pooled(query, key_value, key_mask, query_mask)
+
+    expected = masked_mean(attention(query, key_value, key_mask), query_mask)
+    assert torch.allclose(pooled, expected, atol=1e-6)
 
 
 def test_mma_shares_modules_across_layers():

@@ -1,11 +1,11 @@
 """Alignment baselines: joint cross-attention, cross- and self-attention, and no alignment.
 
 Both attention baselines were published for two modalities; here they are extended to audio, text
-and video. Like MMA, they work on the projected hidden states of every aligned layer, share their
-attention modules across those layers, and are trained with the same contrastive loss: δ over the 6
-ordered pairs of their pooled per-modality outputs at each aligned layer (without MMA's
-cross-attended terms). Their embeddings are keyed ``"audio"``, ``"text"`` and ``"video"``, so they
-pair with the ``concat`` or single-modality fusions, not ``hierarchical``.
+and video. Like MMA, they work on the projected hidden states of every aligned layer and share their
+attention modules across those layers. Their loss is δ over the 6 ordered pairs of their pooled
+per-modality outputs at each aligned layer, without MMA's cross-attended terms. Their embeddings
+are keyed ``"audio"``, ``"text"`` and ``"video"``, so they pair with the ``concat`` or
+single-modality fusions, not ``hierarchical``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from camabc_core.losses import delta_loss
 
 
 class EncoderShape(Protocol):
-    """What an aligner needs to know about an encoder (every ``Encoder`` provides it)."""
+    """Encoder properties an aligner reads; every ``Encoder`` provides them."""
 
     @property
     def hidden_size(self) -> int: ...
@@ -25,10 +25,16 @@ class EncoderShape(Protocol):
     def num_layers(self) -> int: ...
 
 
+def mean_weights(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Turn a (B, T) 0/1 mask into averaging weights that sum to 1 over each row's real positions."""
+    weights = mask.to(dtype)
+    return weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+
 def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Average (B, T, D) over the positions where ``mask`` (B, T) is 1; returns (B, D)."""
-    weights = mask.to(states.dtype).unsqueeze(-1)  # (B, T, 1)
-    return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    # A batched matrix product, so the (B, T, D) masked copy is never materialised.
+    return torch.einsum("bt,btd->bd", mean_weights(mask, states.dtype), states)
 
 
 def resolve_layer(layer: int, num_layers: int, modality: str) -> int:
@@ -72,14 +78,33 @@ class CrossAttention(nn.Module):
         self.output_projection = nn.Linear(size, size)
 
     def forward(self, query: torch.Tensor, key_value: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        attended = self._attend_heads(query, key_value, key_mask)  # (B, H, Tq, D / H)
+        batch_size, _, query_length, _ = attended.shape
+        merged = attended.transpose(1, 2).reshape(batch_size, query_length, -1)  # (B, Tq, D)
+        return self.output_projection(merged)
+
+    def pooled(
+        self, query: torch.Tensor, key_value: torch.Tensor, key_mask: torch.Tensor, query_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Return ``masked_mean(forward(query, key_value, key_mask), query_mask)`` as (B, D).
+
+        The output projection is affine and the mean's weights sum to 1, so pooling first and
+        projecting once gives the same result without projecting every query token (1176 of them
+        for a 12-frame VideoMAE window).
+        """
+        attended = self._attend_heads(query, key_value, key_mask)  # (B, H, Tq, D / H)
+        weights = mean_weights(query_mask, attended.dtype)  # (B, Tq)
+        pooled_heads = torch.einsum("bq,bhqd->bhd", weights, attended)  # (B, H, D / H)
+        return self.output_projection(pooled_heads.flatten(1))  # (B, D)
+
+    def _attend_heads(
+        self, query: torch.Tensor, key_value: torch.Tensor, key_mask: torch.Tensor
+    ) -> torch.Tensor:
         queries = self._split_heads(self.query_projection(query))  # (B, H, Tq, D / H)
         keys = self._split_heads(self.key_projection(key_value))  # (B, H, Tk, D / H)
         values = self._split_heads(self.value_projection(key_value))
         allowed = key_mask.bool()[:, None, None, :]  # (B, 1, 1, Tk), broadcast over heads and queries
-        attended = F.scaled_dot_product_attention(queries, keys, values, attn_mask=allowed)
-        batch_size, _, query_length, _ = attended.shape
-        merged = attended.transpose(1, 2).reshape(batch_size, query_length, -1)  # (B, Tq, D)
-        return self.output_projection(merged)
+        return F.scaled_dot_product_attention(queries, keys, values, attn_mask=allowed)
 
     def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
         batch_size, length, size = states.shape
@@ -89,7 +114,7 @@ class CrossAttention(nn.Module):
 class ProjectedAligner(Aligner):
     """Base of the built-in aligners: one linear projection per modality into a shared space.
 
-    Each projection is shared by all aligned layers. ``layers`` holds 0-based encoder layers
+    Each projection is shared by all aligned layers. ``layers`` contains 0-based encoder layers
     (negative ones count from the end); sample embeddings are taken at the final entry.
     """
 
@@ -143,6 +168,6 @@ class ProjectedAligner(Aligner):
             )
 
     def zero_loss(self, outputs: Mapping[Modality, EncoderOutput]) -> torch.Tensor:
-        """A float32 scalar zero on the outputs' device, for modality sets with no contrastive term."""
+        """Return a float32 scalar zero on the outputs' device, for modality sets with no contrastive term."""
         device = outputs[self.modalities[0]].attention_mask.device
         return torch.zeros((), dtype=torch.float32, device=device)

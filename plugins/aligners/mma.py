@@ -120,8 +120,9 @@ class MultiLayerAligner(ProjectedAligner):
             for query, key in self.cross_pairs:
                 if not is_final and (query, key) not in loss_pairs:
                     continue
-                attended = self.cross_attention(query, key)(projected[query], projected[key], masks[key])
-                cross_pooled[cross_attended_name(query, key)] = masked_mean(attended, masks[query])
+                cross_pooled[cross_attended_name(query, key)] = self.cross_attention(query, key).pooled(
+                    projected[query], projected[key], masks[key], masks[query]
+                )
 
             loss = pairwise_delta_loss(pooled, self.temperature)  # zero for a single modality
             for anchor, query, key in self.cross_terms:

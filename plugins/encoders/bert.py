@@ -18,12 +18,13 @@ from camabc_core.recipe import EncoderSpec, WindowSection
 class BertEncoder(TransformersEncoder):
     """Speaker transcript -> every hidden state of a BERT-family model.
 
-    ``preprocess`` NFKC-normalises each text (so compatibility jamo such as "ㅋ" U+314B become the
-    conjoining jamo "ᄏ" U+110F that Korean vocabularies contain), tokenises it without special
-    tokens, keeps the last ``max_length - 2`` tokens (the words right before the prediction point)
-    and adds the tokenizer's CLS and SEP tokens itself. Adding them here gives the BERT layout
-    ``[CLS] text [SEP]`` even with tokenizers that would place them elsewhere: KoBERT ships an
-    XLNet-style SentencePiece tokenizer. Empty text encodes to ``[CLS] [SEP]`` with mask ``[1, 1]``.
+    ``preprocess`` NFKC-normalises each text, so compatibility jamo such as "ㅋ" (U+314B) become the
+    conjoining jamo "ᄏ" (U+110F) that Korean vocabularies contain. It tokenises the text without
+    special tokens and keeps the last ``max_length - 2`` tokens, the words right before the
+    prediction point. Then it adds the tokenizer's CLS and SEP tokens itself, which gives the BERT
+    layout ``[CLS] text [SEP]`` even with tokenizers that would place them elsewhere (KoBERT's loads
+    as an XLNet-style SentencePiece tokenizer). Empty text encodes to ``[CLS] [SEP]`` with mask
+    ``[1, 1]``.
     """
 
     modality: ClassVar[Modality] = "text"
@@ -58,8 +59,9 @@ class BertEncoder(TransformersEncoder):
 
         With ``checkpoint`` set, ``AutoModel`` and ``AutoTokenizer`` load it (``tokenizer`` may name
         another hub id or directory). With ``checkpoint: null`` the model gets random weights from
-        ``config`` (a ``BertConfig`` unless ``config.model_type`` names another family) and
-        ``tokenizer`` must name a tokenizer directory or hub id; ``vocab_size`` defaults to its size.
+        ``config``, a ``BertConfig`` unless ``config.model_type`` names another family. Then
+        ``tokenizer`` must name a tokenizer directory or hub id, and ``vocab_size`` defaults to the
+        tokenizer's size.
         """
         where = f"model.encoders.text ({spec.name})"
         tokenizer_source = spec.tokenizer or spec.checkpoint

@@ -79,7 +79,7 @@ class HubertEncoder(TransformersEncoder):
 
     @property
     def receptive_field(self) -> int:
-        """Input samples that one output frame sees (400 for the HuBERT convolution stack)."""
+        """Input samples that contribute to one output frame (400 for the HuBERT convolution stack)."""
         field, stride = 1, 1
         for kernel_size, conv_stride in zip(self.model.config.conv_kernel, self.model.config.conv_stride):
             field += (kernel_size - 1) * stride
@@ -106,8 +106,8 @@ class HubertEncoder(TransformersEncoder):
             if samples.shape[0] < self.receptive_field:
                 samples = np.pad(samples, (0, self.receptive_field - samples.shape[0]))
             waveforms.append(samples)
-        # The feature extractor normalises each waveform over its own real samples when it returns
-        # the attention mask; its default of not returning one is meant for group-norm models.
+        # With the attention mask requested, the feature extractor normalises each waveform over its
+        # own real samples. Its default of not returning a mask is meant for group-norm models.
         batch = self.feature_extractor(
             waveforms,
             sampling_rate=self.sample_rate,
