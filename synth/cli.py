@@ -1,0 +1,180 @@
+"""Command line of ``python -m synth``: ``swbd`` for Switchboard, ``audio`` for one recording with turns.
+
+Run it on several GPUs or processes with ``accelerate launch -m synth swbd ...``; each process takes
+its share of the jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from camabc_core.errors import CamabcError
+from synth.errors import SynthError
+from synth.jobs import ComponentSpec
+from synth.planning import CLIP_MODES, POINT_SOURCES, SynthSettings, build_plan, describe_plan
+from synth.timing import frames_per_window
+
+logger = logging.getLogger("synth")
+
+
+def _option_pairs(values: Sequence[str], flag: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for value in values:
+        key, separator, text = value.partition("=")
+        if not separator or not key:
+            raise SynthError(f"{flag} {value!r}: expected KEY=VALUE, e.g. {flag} steps=20")
+        # YAML reads 20 as an int, 0.5 as a float and true as a bool; anything else stays text.
+        options[key.strip()] = yaml.safe_load(text) if text else ""
+    return options
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="output folder (manifest, references, clips)")
+    parser.add_argument("--reference", default="cartoon",
+                        help="reference generator plugin: cartoon (CPU, default) or flux (diffusers)")
+    parser.add_argument("--animator", default="cartoon",
+                        help="animator plugin: cartoon (CPU, default) or echomimic (external program)")
+    parser.add_argument("--reference-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="option for the reference generator, e.g. offload=model (repeatable)")
+    parser.add_argument("--animator-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="option for the animator, e.g. steps=20 (repeatable)")
+    parser.add_argument("--flux-model", metavar="HUB_ID_OR_DIR",
+                        help="Flux pipeline to load (default black-forest-labs/FLUX.1-dev)")
+    parser.add_argument("--flux-offload", choices=("none", "model", "sequential"),
+                        help="move Flux components to the GPU only while they run (needs a GPU)")
+    parser.add_argument("--echomimic-python", metavar="PATH",
+                        help="python of the EchoMimic environment (default $CAMABC_ECHOMIMIC_PYTHON)")
+    parser.add_argument("--echomimic-dir", metavar="DIR",
+                        help="EchoMimic checkout with pretrained_weights/ (default $CAMABC_ECHOMIMIC_DIR)")
+    parser.add_argument("--clips", choices=CLIP_MODES, default="windows",
+                        help="windows: one clip per prediction point; sides: one per speaker over the whole "
+                             "recording; conversation: one per recording showing whoever speaks")
+    parser.add_argument("--points", choices=POINT_SOURCES, default="samples",
+                        help="prediction points of window clips: samples (backchannels and NoBC points drawn "
+                             "with --seed), backchannels (onsets only) or context (every word end)")
+    parser.add_argument("--window", type=float, default=1.5, help="window length in seconds (default 1.5)")
+    parser.add_argument("--fps", type=int, default=30,
+                        help="frames per second; window × fps must be a whole number (default 30)")
+    parser.add_argument("--width", type=int, default=512, help="clip width in pixels (default 512)")
+    parser.add_argument("--height", type=int, default=512, help="clip height in pixels (default 512)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds speaker looks and the NoBC points; use the recipe's seed (default 0)")
+    parser.add_argument("--limit", type=int, help="make only the first N clips (a quick look)")
+    parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and counts, write nothing")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m synth",
+        description="Synthesize talking-head videos for audio-only conversations.",
+        epilog="Several processes or GPUs: accelerate launch -m synth swbd ...",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    swbd = subparsers.add_parser("swbd", help="Switchboard: speakers from caller_tab.csv and conv_tab.csv")
+    swbd.add_argument("--swbd-root", type=Path, required=True,
+                      help="Switchboard folder (audio, word alignments, caller_tab.csv, conv_tab.csv)")
+    swbd.add_argument("--draw-missing-metadata", action="store_true",
+                      help="draw sex and age for callers the tables lack, instead of failing their jobs")
+    _add_common_options(swbd)
+    audio = subparsers.add_parser("audio", help="one recording with speaker turns (RTTM or STM)")
+    audio.add_argument("--audio", type=Path, required=True, help="the recording (any format FFmpeg reads)")
+    audio.add_argument("--turns", type=Path, required=True, help="speaker turns: an .rttm or .stm file")
+    audio.add_argument("--transcript", type=Path, help="STM transcript: words for the prediction points")
+    audio.add_argument("--speaker-info", type=Path,
+                       help="CSV with header speaker,sex,age; speakers it lacks get drawn values")
+    audio.add_argument("--channel-speakers", help="speaker of each audio channel, comma-separated, for "
+                                                  "recordings with one channel per speaker")
+    _add_common_options(audio)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> SynthSettings:
+    """Validate the options that apply to every job and collect them."""
+    if args.width <= 0 or args.height <= 0 or args.width % 2 or args.height % 2:
+        raise SynthError(f"--width and --height must be positive even numbers (H.264 with yuv420p), "
+                         f"got {args.width}x{args.height}")
+    if args.clips == "windows":
+        frames_per_window(args.window, args.fps)
+    reference_options = _option_pairs(args.reference_option, "--reference-option")
+    animator_options = _option_pairs(args.animator_option, "--animator-option")
+    if args.flux_model:
+        reference_options["model"] = args.flux_model
+    if args.flux_offload:
+        reference_options["offload"] = args.flux_offload
+    if args.echomimic_python:
+        animator_options["python"] = args.echomimic_python
+    if args.echomimic_dir:
+        animator_options["echomimic_dir"] = args.echomimic_dir
+    return SynthSettings(
+        reference=ComponentSpec(args.reference, reference_options),
+        animator=ComponentSpec(args.animator, animator_options),
+        clips=args.clips, points=args.points, window=args.window, fps=args.fps, width=args.width,
+        height=args.height, seed=args.seed, limit=args.limit,
+    )
+
+
+def _check_components(settings: SynthSettings) -> None:
+    from camabc_core.registry import describe_unknown_component, get_registry
+
+    registry = get_registry()
+    for kind, spec in (("reference_generator", settings.reference), ("animator", settings.animator)):
+        names = registry.names(kind)
+        if spec.name not in names:
+            raise SynthError(describe_unknown_component(kind, spec.name, names))
+
+
+def _sources(args: argparse.Namespace, settings: SynthSettings) -> Any:
+    from synth.sources import recording_sources, switchboard_sources
+
+    need_duration = settings.clips != "windows"
+    if args.command == "swbd":
+        return switchboard_sources(args.swbd_root, seed=settings.seed, need_duration=need_duration,
+                                   draw_missing_metadata=args.draw_missing_metadata)
+    channel_speakers = None
+    if args.channel_speakers:
+        channel_speakers = [name.strip() for name in args.channel_speakers.split(",")]
+    return recording_sources(args.audio, args.turns, transcript=args.transcript,
+                             speaker_info=args.speaker_info, channel_speakers=channel_speakers,
+                             seed=settings.seed, need_duration=need_duration)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from synth.manifest import MANIFEST_NAME, read_manifest
+    from synth.runner import Runner, RunOptions, process_state
+
+    state = process_state()
+    settings = settings_from_args(args)
+    _check_components(settings)
+    source_set = _sources(args, settings)
+    plan = build_plan(source_set.sources, source_set.profiles, settings, source_set.scheme)
+    if args.dry_run:
+        if state.is_main_process:
+            print(describe_plan(plan, read_manifest(args.out / MANIFEST_NAME), args.out))
+        return 0
+    if not plan.clips:
+        logger.warning("the plan has no clips: no prediction points or speakers were found")
+    return Runner(plan, RunOptions(out_dir=args.out, crf=args.crf), state).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from synth.runner import process_state
+
+    main_process = process_state().is_main_process
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level if main_process else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return run_command(args)
+    except CamabcError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
