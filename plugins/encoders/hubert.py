@@ -51,6 +51,11 @@ class HubertEncoder(TransformersEncoder):
     ) -> None:
         super().__init__(model, freeze=freeze)
         self.feature_extractor = feature_extractor
+        # The learned mask embedding is only used by SpecAugment. Unused, it would get no gradient,
+        # which DistributedDataParallel rejects by default.
+        masked_spec_embed = getattr(model, "masked_spec_embed", None)
+        if masked_spec_embed is not None and not model.config.apply_spec_augment:
+            masked_spec_embed.requires_grad_(False)
 
     @classmethod
     def from_spec(cls, spec: EncoderSpec, window: WindowSection) -> HubertEncoder:
