@@ -111,13 +111,11 @@ class BackcastReader(DatasetReader):
         """Parse one dialogue folder into a Conversation."""
         words = self._read_words(folder / "word.tsv", malformed)
         events = self._read_backchannels(folder / "backchannel.tsv", malformed)
-        speakers: dict[str, None] = {}
-        for item in words:
-            if item.speaker not in speakers:
-                speakers[item.speaker] = None
-        for event in events:
-            speakers.setdefault(event.listener)
-        duration = max((item.end for item in (*words, *events)), default=None)
+        # map() with attrgetter runs in C, which matters over 3.4 million words.
+        speakers = dict.fromkeys(map(attrgetter("speaker"), words))
+        speakers.update(dict.fromkeys(map(attrgetter("listener"), events)))
+        ends = [max(map(attrgetter("end"), items)) for items in (words, events) if items]
+        duration = max(ends) if ends else None
         return Conversation(
             id=folder.name,
             words=tuple(words),
