@@ -25,6 +25,9 @@ class RunSection:
     #: epoch). A resumed run repeats at most this many steps.
     checkpoint_every: int | None = 500
     num_workers: int = 0
+    #: torch intra-op threads when training on a CPU (null: torch's default, one per core). On a
+    #: machine shared with other jobs, fewer threads than cores avoid threads waiting on each other.
+    cpu_threads: int | None = None
 
 
 @attrs.define
