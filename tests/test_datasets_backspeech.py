@@ -134,6 +134,25 @@ GOOD_LINES = [
 ]
 
 
+def test_backspeech_tag_among_speech_interpolated(tmp_path):
+    # 3 + 2 + 3 characters over 3 s: the tag "네." covers characters 3-5 of 8.
+    path = write_annotation(tmp_path, ["0.0\t3.0\tspeaker#A\t그래서 [네.(BC/continuer)] 말이죠"])
+    conversation = BackspeechReader().load(path.parent.parent)[0]
+    [event] = conversation.backchannels
+
+    assert [word.text for word in conversation.words] == ["그래서", "말이죠"]
+    assert event.start == pytest.approx(3.0 * 3 / 8)
+    assert event.end == pytest.approx(3.0 * 5 / 8)
+    assert conversation.words[1].start == pytest.approx(3.0 * 5 / 8)
+
+
+def test_backspeech_empty_tag_spans_utterance(tmp_path):
+    path = write_annotation(tmp_path, ["1.0\t1.5\tspeaker#B\t/os1 [(BC/continuer)] /oe"])
+    [event] = BackspeechReader().load(path.parent.parent)[0].backchannels
+
+    assert (event.start, event.end, event.text) == (1.0, 1.5, "")
+
+
 def test_backspeech_malformed_line_names_file_and_line(tmp_path):
     path = write_annotation(tmp_path, [*GOOD_LINES, "abc\t3.0\tspeaker#A\t그래요."])
 

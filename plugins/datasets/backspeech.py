@@ -27,7 +27,6 @@ appears among the listener's words.
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -41,8 +40,6 @@ from camabc_core.errors import CorpusFormatError
 from camabc_core.interfaces import DatasetReader
 from camabc_core.labels import DEFAULT_FOUR_CLASS_MAP
 from camabc_core.records import BackchannelEvent, Conversation, Word
-
-logger = logging.getLogger(__name__)
 
 # A bracketed tag; the text may contain dual forms "(70)/(칠십)" but no brackets.
 BRACKETED_TAG = re.compile(r"\[(?P<text>[^\[\]]*?)\(BC/(?P<category>[^()\[\]]*)\)\]")
@@ -210,7 +207,7 @@ class BackspeechReader(DatasetReader):
                      ) -> tuple[list[Word], list[BackchannelEvent]]:
         """Give every token a character share of the utterance; tags become events."""
         tokens = [token for piece in pieces for token in piece.tokens]
-        # A tag without text still needs a place on the timeline.
+        # A line holding only a tag without text gives that tag the whole span.
         lengths = [len(token) for token in tokens] or [1]
         spans = spread_over_span(start, end, lengths)
         words: list[Word] = []
@@ -218,6 +215,7 @@ class BackspeechReader(DatasetReader):
         index = 0
         for piece in pieces:
             count = len(piece.tokens)
+            # An empty tag among words borrows the span of the next word (or of the last one).
             piece_spans = spans[index:index + count] or [spans[min(index, len(spans) - 1)]]
             index += count
             if piece.category is None:

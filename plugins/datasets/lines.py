@@ -57,7 +57,8 @@ def paused_garbage_collection() -> Iterator[None]:
     """Pause the cyclic garbage collector while a reader builds millions of records.
 
     Parsing creates no reference cycles, but every allocation counts towards a collection that
-    walks all live records again; pausing it halves the time to load BACKCast (3.4 million words).
+    walks all live records again. Pausing it cut the time to load BACKCast (3.4 million words) from
+    about 10 s to 6 s on a 2-core machine.
     """
     was_enabled = gc.isenabled()
     gc.disable()
