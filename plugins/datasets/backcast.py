@@ -79,7 +79,7 @@ class BackcastReader(DatasetReader):
         self.reversed_spans: list[str] = []
 
     def dialogue_dirs(self, root: Path) -> list[Path]:
-        """Return every folder under ``root`` that holds a ``word.tsv``, sorted by path."""
+        """Return every folder under ``root`` that contains a ``word.tsv``, sorted by path."""
         folders = sorted(path.parent for path in Path(root).glob("*/*/word.tsv"))
         if not folders:
             # A root that points at one program, or at a single dialogue.

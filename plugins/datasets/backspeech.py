@@ -5,8 +5,8 @@ tab-separated, no header, one utterance per line: ``start_s  end_s  speaker  tex
 column uses the ETRI transcription conventions:
 
 - ``[text(BC/category)]``: a backchannel of this line's speaker (the listener), e.g.
-  ``[네.(BC/continuer)]``. One line in the released corpus omits the brackets; a text cell with no
-  bracketed tag that ends in ``text(BC/category)`` is read as one tag holding the whole cell.
+  ``[네.(BC/continuer)]``. One line in the released corpus omits the brackets. A text cell with no
+  bracketed tag that ends in ``text(BC/category)`` is therefore read as one tag holding the whole cell.
 - ``/os1 ... /oe`` and ``/os2 ... /oe``: start and end of overlapping speech. The marks are dropped
   and the speech inside is kept.
 - ``(written)/(spoken)``: dual transcription of numbers, units and foreign words, e.g.

@@ -8,9 +8,9 @@ Formats (NIST, whitespace-separated, one segment per line):
 - RTTM: ``SPEAKER file channel onset duration <NA> <NA> speaker <NA> <NA>``; rows of other types
   are ignored.
 
-The reader builds one Conversation per file id found in ``ROOT/*.stm`` and ``ROOT/*.rttm`` (ROOT may
-also be one ``.stm`` or ``.rttm`` file; a file with the same stem and the other extension is read
-with it). Words come from the STM utterances, timed by character share of the utterance span.
+The reader builds one Conversation per file id found in ``ROOT/*.stm`` and ``ROOT/*.rttm``. ROOT
+may also be one ``.stm`` or ``.rttm`` file, and then a file with the same stem and the other
+extension is read with it. Words come from the STM utterances, timed by character share of the utterance span.
 Backchannels come from the rule in :mod:`camabc_plugins.datasets.turns`, applied to the RTTM turns
 when there are any (diarization often has short listener turns that the transcript omits) and to
 the STM utterances otherwise. Words of an utterance that is labelled a backchannel become the
@@ -164,12 +164,9 @@ def map_turn_speakers(turns: list[Turn], utterances: list[Utterance]) -> dict[st
     return mapping
 
 
-def _words_inside(words: list[Word], turn: Turn) -> list[Word]:
-    """Return the words of ``turn.speaker`` whose midpoint lies inside the turn."""
-    return [
-        word for word in words
-        if word.speaker == turn.speaker and turn.start <= (word.start + word.end) / 2 <= turn.end
-    ]
+def _words_inside(speaker_words: list[Word], turn: Turn) -> list[Word]:
+    """Return the words (all of ``turn.speaker``) whose midpoint lies inside the turn."""
+    return [word for word in speaker_words if turn.start <= (word.start + word.end) / 2 <= turn.end]
 
 
 class StmReader(DatasetReader):
@@ -245,11 +242,14 @@ class StmReader(DatasetReader):
         else:
             candidates = [Turn(item.speaker, item.start, item.end, file_id) for item in utterances]
 
+        words_by_speaker: dict[str, list[Word]] = defaultdict(list)
+        for word in words:
+            words_by_speaker[word.speaker].append(word)
         partner_turns = self.rule.index(candidates)
         events: list[BackchannelEvent] = []
         backchannel_words: set[int] = set()
         for candidate in candidates:
-            inside = _words_inside(words, candidate)
+            inside = _words_inside(words_by_speaker[candidate.speaker], candidate)
             if self.rule.is_backchannel(candidate, len(inside), partner_turns):
                 events.append(BackchannelEvent(
                     listener=candidate.speaker, start=candidate.start, end=candidate.end,
@@ -262,6 +262,7 @@ class StmReader(DatasetReader):
         events.sort(key=lambda event: (event.start, event.end))
         speakers = dict.fromkeys([*(item.speaker for item in utterances), *(c.speaker for c in candidates)])
         ends = [item.end for item in (*utterances, *candidates)]
+        source = "+".join(name for name, items in (("stm", utterances), ("rttm", turns)) if items)
         return Conversation(
             id=file_id,
             words=tuple(kept),
@@ -270,5 +271,5 @@ class StmReader(DatasetReader):
             audio_path=find_media_file(media_dirs, [file_id], AUDIO_EXTENSIONS),
             video_path=find_media_file(media_dirs, [file_id], VIDEO_EXTENSIONS),
             duration=max(ends, default=None),
-            source="stm+rttm" if turns and utterances else ("rttm" if turns else "stm"),
+            source=source,
         )

@@ -8,8 +8,9 @@ after the commas (a header row, if present, is skipped). Columns used:
 - ``conv_tab.csv``: 0 conversation number, 2 caller on channel A, 3 caller on channel B,
   4 topic number, 6 recording day as YYMMDD.
 
-The column positions follow the table descriptions in the LDC97S62 documentation
-(https://catalog.ldc.upenn.edu/docs/LDC97S62/).
+NOTE: these column positions are the ones that published Switchboard tools read from the tables of
+the LDC97S62 documentation (https://catalog.ldc.upenn.edu/docs/LDC97S62/). The real tables were not
+available when this module was written, so the tests use hand-made tables of that layout.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class SwitchboardSpeaker:
     birth_year: int | None
     dialect_area: str
     education: int | None
-    #: Age in whole years at the recording: recording year minus birth year.
+    #: Age at the recording, estimated as recording year minus birth year (one year high before
+    #: the speaker's birthday).
     age: int | None
 
 

@@ -11,9 +11,11 @@ from camabc_core.records import Word
 def normalise_text(text: str) -> str:
     """Return ``text`` in Unicode NFKC with runs of whitespace collapsed to one space.
 
-    NFKC turns compatibility forms (full-width Latin, compatibility jamo, ligatures) into the forms
-    tokenizers expect. Korean syllables stay precomposed.
+    NFKC turns compatibility forms (full-width Latin and digits, ligatures) into the forms
+    tokenizers expect, and Korean syllables stay precomposed.
     """
+    # NOTE: NFKC also maps lone compatibility jamo ("ㅋㅋ", U+314B) to conjoining jamo (U+110F),
+    # which a Korean tokenizer may split differently. BACKSpeech and BACKCast contain none.
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     return " ".join(text.split())

@@ -69,9 +69,9 @@ class TurnIndex:
 class ShortTurnRule:
     """Labels a listener turn as a backchannel when it is short and inside a partner's turn."""
 
-    #: Longest backchannel, in seconds.
+    #: Maximum backchannel duration, in seconds.
     max_seconds: float = 1.0
-    #: Most words in a backchannel; a turn with no transcribed words passes.
+    #: Maximum words in a backchannel; a turn with no transcribed words passes.
     max_words: int = 3
     #: A partner's turns separated by pauses up to this many seconds count as one turn.
     partner_pause_seconds: float = 0.5
