@@ -168,7 +168,7 @@ class ReferenceGenerator(abc.ABC):
                  attributes: Mapping[str, Any]) -> np.ndarray:
         """Render the speaker described by ``prompt`` as RGB uint8 (H, W, 3).
 
-        ``attributes`` holds the prompt's parts (sex, age, race, outfit). A generator that supports
+        ``attributes`` contains the prompt's parts (sex, age, race, outfit). A generator that supports
         only some sizes may return another (H, W) than requested and logs a warning when it does.
         """
 

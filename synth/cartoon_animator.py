@@ -2,8 +2,8 @@
 
 Mouth shapes for a few openings and the closed eyes are drawn once per clip as small patches, so a
 frame is a copy of the reference with one or two patches pasted in. The features sit where the
-``cartoon`` reference generator draws them (``FaceLayout``); on other portraits (Flux) the mouth is
-drawn at the same place, which suits previews and tests rather than training data.
+``cartoon`` reference generator draws them (``FaceLayout``). On other portraits (Flux) the mouth is
+drawn at the same place, which suits previews and tests but not training data.
 """
 
 from __future__ import annotations

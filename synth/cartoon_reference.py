@@ -1,6 +1,6 @@
 """The ``cartoon`` reference generator: a flat-shaded bust drawn with PIL, on the CPU, in milliseconds.
 
-It stands in for Flux on machines without a GPU and in tests. The look follows the speaker's
+It replaces Flux on machines without a GPU and in tests. The look follows the speaker's
 attributes: skin tone from the race, hair length from the sex, grey hair and forehead lines from the
 age, the outfit's cut (collar, crew neck, lapels) from the outfit; the seed picks colours within
 those ranges. The face sits at fixed fractions of the image (``FaceLayout``) so the ``cartoon``
@@ -46,7 +46,7 @@ GREY_HAIR: RGB = (196, 196, 192)
 
 @attrs.frozen
 class FaceLayout:
-    """Where the face features sit, as fractions of the image width (x) and height (y).
+    """Positions of the face features, as fractions of the image width (x) and height (y).
 
     Sizes are fractions of ``min(width, height)`` so the face stays round in non-square images.
     """

@@ -55,7 +55,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="EchoMimic checkout with pretrained_weights/ (default $CAMABC_ECHOMIMIC_DIR)")
     parser.add_argument("--clips", choices=CLIP_MODES, default="windows",
                         help="windows: one clip per prediction point; sides: one per speaker over the whole "
-                             "recording; conversation: one per recording showing whoever speaks")
+                             "recording; conversation: one per recording showing the active speaker")
     parser.add_argument("--points", choices=POINT_SOURCES, default="samples",
                         help="prediction points of window clips: samples (backchannels and NoBC points drawn "
                              "with --seed), backchannels (onsets only) or context (every word end)")

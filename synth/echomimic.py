@@ -11,7 +11,7 @@ point into the EchoMimic checkout, then runs, in a scratch folder::
 The script writes ``output/<date>/<time>--seed_<seed>-<W>x<H>/<image>_<audio>_<H>x<W>_<cfg>_<time>.mp4``
 under its working directory (and a ``..._withaudio.mp4`` copy). The adapter reads the silent one back
 with PyAV, resizes frames that differ from the reference size and returns exactly ``num_frames``
-frames; the pipeline muxes them with the driving audio itself.
+frames. The pipeline then muxes them with the driving audio itself.
 
 The interpreter and checkout come from options (``python``, ``echomimic_dir``) or the environment
 variables ``CAMABC_ECHOMIMIC_PYTHON`` and ``CAMABC_ECHOMIMIC_DIR``.
@@ -130,8 +130,8 @@ class EchoMimicAnimator(Animator):
         return python, script, config
 
     def _write_config(self, base_config: Path, request: AnimationRequest, work_dir: Path) -> Path:
-        # EchoMimic resolves the config's relative paths against its working directory, which is
-        # the checkout in its own instructions; here the scratch folder is, so they become absolute.
+        # EchoMimic resolves the config's relative paths against its working directory. Here that is
+        # the scratch folder, not the checkout, so the paths are made absolute.
         try:
             settings = yaml.safe_load(base_config.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as error:

@@ -4,7 +4,7 @@ from camabc_core.errors import CamabcError
 
 
 class SynthError(CamabcError):
-    """An option, input or job of the synth pipeline is invalid; the message says what to change."""
+    """An option, input or job of the synth pipeline is invalid; the message names what to change."""
 
 
 class AnimatorUnavailableError(SynthError):

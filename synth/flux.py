@@ -2,9 +2,9 @@
 
 Defaults follow FLUX.1 [dev]: 28 denoising steps, guidance 3.5. The pipeline loads on the first
 ``generate`` call, so planning and dry runs never load weights. bfloat16 is used on GPU, float32 on
-CPU (CPU kernels for half precision are slow or missing). Width and height must be multiples of 16
-(the VAE downsamples 8× and the transformer packs 2×2 latent patches); other sizes are rounded down
-with a warning.
+CPU (CPU kernels for half precision are slow or missing). Width and height must be multiples of 16,
+because the VAE downsamples 8× and the transformer packs 2×2 latent patches. Other sizes are rounded
+down with a warning.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class FluxReferenceGenerator(ReferenceGenerator):
         ``"sequential"`` moves layer by layer (lowest memory, slowest). Both need a GPU.
     :param num_inference_steps: denoising steps.
     :param guidance_scale: Flux's distilled guidance.
-    :param max_sequence_length: T5 prompt tokens (the paper's prompt needs about 40).
+    :param max_sequence_length: T5 prompt tokens.
     :param local_files_only: never contact the hub, load from the local cache or directory only.
     """
 

@@ -2,8 +2,8 @@
 
 A job's fingerprint hashes everything its output depends on (inputs, times, sizes, component names
 and options, and for a clip its reference's fingerprint). A rerun skips a job only when the manifest
-says it finished with the same fingerprint and its output file exists, so changing an option redoes
-exactly the outputs it affects.
+records it as finished with the same fingerprint and its output file exists, so changing an option
+redoes exactly the outputs it affects.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class ComponentSpec:
 class ReferenceJob:
     """Render one speaker's reference portrait to ``output`` (relative to the output folder).
 
-    ``plan_error`` is set when the job cannot run (no metadata for the speaker); it is then recorded
-    as failed without running, and so are the clips that need it.
+    ``plan_error`` is set when the job cannot run (no metadata for the speaker). The job is then
+    recorded as failed without running, and so are the clips that need it.
     """
 
     speaker_id: str
@@ -90,8 +90,8 @@ class Track:
 
     The driving audio is ``channel`` of the clip's audio file (None: the mean of all channels). For a
     mono recording of several speakers, ``speech_intervals`` lists the speaker's turns that overlap
-    the clip; audio outside them is zeroed so the portrait does not mouth its partner's words. None
-    keeps the whole signal.
+    the clip. Audio outside them is zeroed so the portrait does not mouth its partner's words, and
+    None keeps the whole signal.
     """
 
     speaker: str
@@ -113,8 +113,8 @@ class ClipJob:
     """Animate ``[start, end)`` seconds of a conversation into the mp4 ``output``.
 
     ``kind`` is ``"window"`` (one speaker before a prediction point), ``"side"`` (one speaker over
-    the whole conversation) or ``"conversation"`` (every speaker, the frame showing whoever speaks,
-    with the recording's own audio). Window and side clips have one track.
+    the whole conversation) or ``"conversation"`` (every speaker, each frame showing the active
+    speaker, with the recording's own audio). Window and side clips have one track.
     """
 
     conversation_id: str

@@ -11,8 +11,8 @@ SILENCE_DB = -120.0
 def frame_energies_db(audio: np.ndarray, sample_rate: int, fps: int, num_frames: int) -> np.ndarray:
     """Return the RMS level in dBFS of the audio under each video frame: shape (num_frames,).
 
-    Frame k covers samples [round(k × rate / fps), round((k + 1) × rate / fps)); a frame past the end
-    of the audio, or silent, gets ``SILENCE_DB``.
+    Frame k covers samples [round(k × rate / fps), round((k + 1) × rate / fps)). A frame past the end
+    of the audio, or a silent one, gets ``SILENCE_DB``.
     """
     bounds = np.round(np.arange(num_frames + 1) * sample_rate / fps).astype(np.int64)
     bounds = np.minimum(bounds, audio.shape[0])
@@ -26,7 +26,7 @@ def choose_active_tracks(energies_db: np.ndarray, fps: int, *, floor_db: float =
                          smoothing_seconds: float = 0.5, min_shot_seconds: float = 0.6) -> np.ndarray:
     """Pick the track to show in each frame of a conversation clip: shape (N,) of indices into K.
 
-    ``energies_db`` (K, N) holds each speaker's level per frame. The loudest speaker over a
+    ``energies_db`` (K, N) contains each speaker's level per frame. The loudest speaker over a
     ``smoothing_seconds`` moving average is shown; when nobody is above ``floor_db`` the last
     speaker stays on screen, and a cut is held at least ``min_shot_seconds`` so the view does not
     flicker during overlaps. The first frame shows the first speaker to talk (track 0 if none does).

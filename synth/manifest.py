@@ -2,10 +2,12 @@
 
 The main process rewrites the whole file (temporary file, then ``os.replace``) before and after a
 run. While jobs run, every process appends one line per finished or failed job with a single
-``write`` on a file opened with ``O_APPEND``, which the kernel applies at the current end of the file
-without interleaving the bytes of concurrent appends on a local file system. A run killed in the
-middle of an append can leave a partial line (which a later append may extend); ``read_manifest``
-skips undecodable lines with a warning, and the jobs they described simply run again.
+``write`` on a file opened with ``O_APPEND``. On Linux with a local file system each such write lands
+at the end of the file in one piece, so the lines of concurrent processes do not mix.
+NOTE: network file systems (NFS) may not keep appends whole; put the output folder on local disk.
+
+A run killed in the middle of an append can leave a partial line, which a later append may extend.
+``read_manifest`` skips undecodable lines with a warning, and the jobs they described run again.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def write_wav(samples: np.ndarray, sample_rate: int, target: Path) -> None:
 class _FrameFeed:
     """Serves a frame iterator to moviepy's ``frame_function(t)``, which reads frames in time order.
 
-    moviepy asks for frame 0 once to learn the size and then for every frame in order, so only the
+    moviepy requests frame 0 once to learn the size and then every frame in order, so only the
     current frame is kept. A request for an earlier frame, a frame of the wrong shape or too few
     frames raises ``SynthError``.
     """
@@ -181,3 +181,27 @@ def probe_duration(path: Path) -> float:
                          f"re-download or re-encode it") from error
     rate = 16000
     return decode_audio(path, rate).shape[1] / rate
+
+
+def check_sphere_coding(path: Path) -> None:
+    """Raise ``MediaError`` for a SPHERE file whose samples are shorten-compressed.
+
+    LDC distributes Switchboard-1 this way (``sample_coding -s26 ulaw,embedded-shorten-v2.00``), and
+    FFmpeg's SPHERE demuxer reads only uncompressed PCM, mu-law and A-law.
+    """
+    from camabc_core.errors import MediaError
+
+    if path.suffix.lower() != ".sph" or not path.is_file():
+        return
+    with path.open("rb") as stream:
+        header = stream.read(1024).decode("ascii", errors="replace")
+    if not header.startswith("NIST_1A"):
+        return
+    for line in header.splitlines():
+        fields = line.split(maxsplit=2)
+        if len(fields) == 3 and fields[0] == "sample_coding" and "shorten" in fields[2]:
+            raise MediaError(
+                f"{path}: SPHERE samples are compressed with shorten ({fields[2].strip()}), which FFmpeg "
+                f"cannot decode; decompress the corpus first (e.g. sph2pipe -f wav -p {path.name} "
+                f"{path.stem}.wav) and replace the .sph files with the .wav files"
+            )

@@ -1,11 +1,12 @@
 """Turns conversations and speaker profiles into a plan of reference and clip jobs.
 
 Window clips end at the prediction points of the data pipeline (``camabc_core.sampling``), so a
-window clip holds exactly the video a training sample reads: ``samples`` gives every backchannel
+window clip contains exactly the video a training sample reads: ``samples`` gives every backchannel
 sample and the NoBC points drawn with ``seed`` (the recipe's seed), ``backchannels`` only the
 backchannel onsets (the CAMA-BC paper's Switchboard videos), ``context`` every word end (Context
-Alignment samples). Side clips cover one speaker over the whole recording; conversation clips show
-whoever speaks, which the data pipeline can read as the conversation's single video file.
+Alignment samples). Side clips cover one speaker over the whole recording. Conversation clips show
+the active speaker in each frame, so the data pipeline can read one as the conversation's single
+video file.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ POINT_SOURCES: tuple[str, ...] = ("samples", "backchannels", "context")
 
 @attrs.frozen
 class SynthSettings:
-    """What to synthesise; the command line fills it."""
+    """Settings of one synth run, filled from the command line."""
 
     reference: ComponentSpec
     animator: ComponentSpec

@@ -27,7 +27,7 @@ from synth.errors import SynthError
 from synth.jobs import ClipJob, ComponentSpec, Plan, ReferenceJob, Track
 from synth.levels import choose_active_tracks, frame_energies_db
 from synth.manifest import MANIFEST_NAME, append_record, read_manifest, rewrite_manifest
-from synth.media import load_png, save_png, write_clip, write_wav
+from synth.media import check_sphere_coding, load_png, save_png, write_clip, write_wav
 from synth.timing import samples_for_frames
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ MAX_LISTED_FAILURES = 30
 
 @attrs.frozen
 class RunOptions:
-    """Where outputs go and how clips are encoded."""
+    """Output folder and clip encoding settings."""
 
     out_dir: Path
     #: Rate of the driving audio given to animators and muxed into clips.
@@ -101,6 +101,7 @@ class _AudioFiles:
         if path != self._path:
             self._path = path
             try:
+                check_sphere_coding(Path(path))
                 self._value = AudioSource.from_file(path, self.sample_rate)
             except CamabcError as error:
                 self._value = error
@@ -239,7 +240,7 @@ class Runner:
             if len(streams) == 1:
                 frames, mux_audio = streams[0], wav_paths[0]
             else:
-                # A conversation clip shows whoever speaks, over the recording's own audio (all channels).
+                # A conversation clip shows the active speaker over the recording's audio (all channels).
                 active = choose_active_tracks(np.stack(levels), job.fps)
                 frames = _speaker_view(streams, active)
                 mix, _ = source.window(job.end, num_samples, None)

@@ -1,7 +1,7 @@
 """Conversations and speaker profiles for the two commands: Switchboard, and one recording with turns.
 
 Parsing is left to the dataset plugins (the ``swbd`` reader, the Switchboard metadata tables and the
-STM/RTTM readers in ``camabc_plugins.datasets``), so synth sees the same conversations, speakers and
+STM/RTTM readers in ``camabc_plugins.datasets``), so synth gets the same conversations, speakers and
 prediction points as training does.
 """
 
@@ -91,7 +91,12 @@ def recording_sources(audio: Path, turns_path: Path, *, transcript: Path | None 
     if suffix not in (".rttm", ".stm"):
         raise SynthError(f"{turns_path}: speaker turns must be an .rttm or .stm file")
     rttm_turns = read_rttm(turns_path) if suffix == ".rttm" else []
-    utterances = read_stm(transcript) if transcript else (read_stm(turns_path) if suffix == ".stm" else [])
+    if transcript is not None:
+        utterances = read_stm(transcript)
+    elif suffix == ".stm":
+        utterances = read_stm(turns_path)
+    else:
+        utterances = []
     if not rttm_turns and not utterances:
         raise SynthError(f"{turns_path}: no speaker turns found")
     file_id = (rttm_turns or utterances)[0].file_id or audio.stem

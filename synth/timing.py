@@ -1,6 +1,6 @@
-"""Frame counts of clips: every clip holds a whole number of frames.
+"""Frame counts of clips: every clip has a whole number of frames.
 
-A window of ``n`` seconds at ``fps`` frames per second must hold ``n × fps`` whole frames, otherwise
+A window of ``n`` seconds at ``fps`` frames per second must contain ``n × fps`` whole frames, otherwise
 the video and its audio cannot have the same duration (1.5 s at 25 fps would need 37.5 frames).
 """
 
@@ -32,8 +32,8 @@ def frames_per_window(window_seconds: float, fps: int) -> int:
         hint = (f"use --fps {' or '.join(str(rate) for rate in working)}" if working
                 else "change --window so that window × fps is a whole number")
         raise SynthError(
-            f"a {window_seconds:g} s window at {fps} fps holds {float(frames):g} frames, not a whole "
-            f"number, so the clip's video and audio durations would differ; {hint}"
+            f"invalid frame rate: a {window_seconds:g} s window at {fps} fps has {float(frames):g} "
+            f"frames, not a whole number, so the clip's video and audio durations would differ; {hint}"
         )
     return int(frames)
 

@@ -18,8 +18,8 @@ CALLER_ROWS = (
 )
 CONVERSATION_ROWS = ('2001, "N", 1000, 1001, 318, "", "910311", 1440, 0, "", 0, 0',)
 
-# (side, start, end, word) of conversation 2001: A talks while B says "uh-huh" (a backchannel),
-# then B talks while A says "yeah" (a backchannel).
+# (side, start, end, word) of conversation 2001: A talks while B backchannels "uh-huh", then B
+# talks while A backchannels "yeah".
 WORDS_2001 = (
     ("A", 0.30, 0.60, "so"), ("A", 0.62, 0.90, "i"), ("A", 0.92, 1.30, "was"), ("A", 1.32, 1.80, "thinking"),
     ("A", 1.82, 2.10, "about"), ("A", 2.12, 2.40, "the"), ("A", 2.42, 2.90, "weather"),
@@ -117,7 +117,8 @@ save_dir = pathlib.Path("output") / now.strftime("%Y%m%d") / run_name
 save_dir.mkdir(parents=True, exist_ok=True)
 for reference, audios in config["test_cases"].items():
     for audio in audios:
-        assert pathlib.Path(reference).is_file() and pathlib.Path(audio).is_file()
+        assert pathlib.Path(reference).is_file()
+        assert pathlib.Path(audio).is_file()
         name = f"{pathlib.Path(reference).stem}_{pathlib.Path(audio).stem}_{args.H}x{args.W}_{int(args.cfg)}"
         # EchoMimic may stop a frame short of -L; the adapter must pad.
         frames = args.L - 1

@@ -40,7 +40,8 @@ def test_call_windows_end_at_backchannel(tmp_path, capsys):
     # Only Diane's turn from 18.05 s drives her portrait; Sheila's speech before it is zeroed.
     assert clip["tracks"][0]["speech_intervals"] == [[18.05, 21.49]]
     prompt = records["reference/sample-Diane"]["prompt"]
-    assert prompt.startswith("A bust image of ") and prompt.endswith("photo-realistic.")
+    assert prompt.startswith("A bust image of ")
+    assert prompt.endswith("photo-realistic.")
     with av.open(str(out / clip["output"])) as container:
         assert [stream.type for stream in container.streams] == ["video", "audio"]
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]

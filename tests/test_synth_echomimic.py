@@ -93,4 +93,5 @@ def test_script_failure_shows_output(tmp_path, request_files):
         EchoMimicAnimator(python=str(python), echomimic_dir=str(root)).animate(request_files)
     message = str(raised.value)
     assert "exited with status 1" in message
-    assert "missing" in message and "sd-vae-ft-mse" in message
+    assert "missing" in message
+    assert "sd-vae-ft-mse" in message

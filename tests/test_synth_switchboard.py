@@ -42,7 +42,7 @@ def test_swbd_cartoon_clips(swbd_root, tmp_path, capsys):
     assert records["reference/swbd-1001"]["profile"]["age"] == 31
     assert records["reference/swbd-1001"]["profile"]["sex"] == "male"
     # The two backchannels (B's "uh-huh" at 1.6 s, A's "yeah" at 4.2 s) give windows of the other
-    # side ending at their onsets; two NoBC word ends are drawn.
+    # side ending at their onsets. Two NoBC word ends are drawn as well.
     windows = {record_id for record_id, record in records.items() if record["kind"] == "window"}
     assert {"clip/sw2001/A/000001600", "clip/sw2001/B/000004200"} <= windows
     assert len(windows) == 4
@@ -193,3 +193,15 @@ def test_echomimic_through_cli(swbd_root, tmp_path, capsys):
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert len(frames) == 45
     assert np.abs(frames[0].astype(int) - 40).max() <= 3
+
+
+def test_shorten_sphere_names_sph2pipe(tmp_path, capsys):
+    header = ("NIST_1A\n   1024\nchannel_count -i 2\nsample_count -i 8000\nsample_rate -i 8000\n"
+              "sample_n_bytes -i 1\nsample_coding -s26 ulaw,embedded-shorten-v2.00\nend_head\n")
+    root = build_fake_switchboard(tmp_path / "swbd", audio=header.encode().ljust(1024, b" ") + bytes(4000))
+
+    status, stdout, _ = run_synth(_swbd(root, tmp_path / "out", "--limit", "1"), capsys)
+
+    assert status == 1
+    assert "compressed with shorten (ulaw,embedded-shorten-v2.00)" in stdout
+    assert "sph2pipe -f wav -p sw02001.sph sw02001.wav" in stdout
