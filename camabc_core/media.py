@@ -190,8 +190,8 @@ class VideoReader:
     """Frames of a video file at exact timestamps, correct for variable frame rate.
 
     The frame returned for time τ is the one on screen at τ: the last frame whose presentation time
-    (``pts × time_base``) is ≤ τ. A τ before the first frame gives the first frame; a τ after the last
-    decodable frame gives that last frame, served from a cache once the end of the stream is known.
+    (``pts × time_base``) is ≤ τ. A τ before the first frame gives the first frame. A τ after the
+    last decodable frame gives that last frame, which is cached once the end of the stream is known.
 
     ``mode="seek"`` seeks to the keyframe before a request unless the request lies at most
     ``max_decode_ahead`` seconds after the current decoding position, where decoding on is cheaper.

@@ -121,8 +121,8 @@ def _nobc_candidates(
 def _allocate_quotas(event_counts: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
     """Split round(ratio × total) NoBC points over conversations in proportion to their events.
 
-    Each conversation gets floor(ratio × its count); the remaining points go to the largest
-    fractional parts, ties broken by a seeded shuffle (the largest remainder method).
+    This is the largest remainder method. Each conversation gets floor(ratio × its count), and the
+    remaining points go to the largest fractional parts, with ties broken by a seeded shuffle.
     """
     exact = ratio * event_counts
     quotas = np.floor(exact).astype(np.int64)
@@ -193,8 +193,9 @@ def build_backchannel_samples(
 def build_context_samples(conversations: Iterable[Conversation]) -> list[Sample]:
     """Build Context Alignment samples: one unlabelled sample at every word end of every dialogue.
 
-    The word's speaker is the speaker; the listener is the only other speaker, or with three or more
-    speakers the one who spoke most recently before the word, or "" in a one-speaker conversation.
+    The word's speaker is the speaker. The listener is the only other speaker, or with three or more
+    speakers the other speaker whose latest word started most recently (the first other speaker
+    before anyone else has spoken). In a one-speaker conversation the listener is "".
     """
     samples: list[Sample] = []
     for conversation in conversations:

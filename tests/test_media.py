@@ -243,6 +243,16 @@ def test_seek_and_sequential_agree(variable_rate_video: Path) -> None:
     assert np.array_equal(seek_times, sequential_times)
 
 
+@pytest.mark.parametrize("mode", ["seek", "sequential"])
+def test_frames_at_across_calls(constant_rate_video: Path, mode: str) -> None:
+    # One request per call, forwards in small and large steps, then backwards: the reader keeps its
+    # decoding position between calls and must never hand out a frame it skipped earlier.
+    indices = [2, 3, 5, 6, 9, 14, 15, 33, 34, 58, 57, 40, 39, 1, 0, 30]
+    with VideoReader(constant_rate_video, mode=mode) as reader:
+        found = [gray_indices(reader.frames_at([(index + 0.5) / 30])[0])[0] for index in indices]
+    assert found == indices
+
+
 def test_unneeded_nonreference_frames_skipped(constant_rate_video: Path) -> None:
     # The encoder's choices, read independently: frames surviving skip_frame=NONREF are references.
     with av.open(str(constant_rate_video)) as container:
