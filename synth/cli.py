@@ -1,7 +1,8 @@
 """Command line of ``python -m synth``: ``swbd`` for Switchboard, ``audio`` for one recording with turns.
 
-Run it on several GPUs or processes with ``accelerate launch -m synth swbd ...``; each process takes
-its share of the jobs.
+Run it on several GPUs or processes with
+``accelerate launch --multi_gpu --num_processes N -m synth swbd ...``, and each process takes its
+share of the jobs.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m synth",
         description="Synthesize talking-head videos for audio-only conversations.",
-        epilog="Several processes or GPUs: accelerate launch -m synth swbd ...",
+        epilog="Several processes or GPUs: accelerate launch --multi_gpu --num_processes N -m synth swbd ...",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     swbd = subparsers.add_parser("swbd", help="Switchboard: speakers from caller_tab.csv and conv_tab.csv")

@@ -153,9 +153,23 @@ class EchoMimicAnimator(Animator):
             "--cfg", str(self.cfg), "--sample_rate", str(request.sample_rate), "--device", self.device,
         ]
 
-    def _run(self, command: list[str], work_dir: Path) -> None:
+    def subprocess_environment(self) -> dict[str, str]:
+        """Return the environment for EchoMimic: ours without Python paths, on this process's GPU.
+
+        EchoMimic's script always uses the first visible GPU, so under ``accelerate launch`` (which
+        sets ``LOCAL_RANK`` and ``LOCAL_WORLD_SIZE``) each process shows it only its own GPU.
+        """
         environment = {key: value for key, value in os.environ.items()
                        if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+        local_rank = environment.get("LOCAL_RANK")
+        if local_rank is not None and int(environment.get("LOCAL_WORLD_SIZE", "1")) > 1:
+            visible = environment.get("CUDA_VISIBLE_DEVICES")
+            devices = visible.split(",") if visible else [str(index) for index in range(int(local_rank) + 1)]
+            environment["CUDA_VISIBLE_DEVICES"] = devices[int(local_rank) % len(devices)]
+        return environment
+
+    def _run(self, command: list[str], work_dir: Path) -> None:
+        environment = self.subprocess_environment()
         try:
             completed = subprocess.run(command, cwd=work_dir, env=environment, capture_output=True, text=True,
                                        timeout=self.timeout, check=False)

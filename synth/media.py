@@ -124,7 +124,11 @@ def write_clip(target: Path, frames: Iterator[np.ndarray], *, num_frames: int, f
     when it is complete.
     """
     # moviepy imports are slow and only this function needs them.
-    from moviepy import AudioFileClip, VideoClip
+    try:
+        from moviepy import AudioFileClip, VideoClip
+    except ImportError as error:
+        raise SynthError(f"writing {target} needs moviepy 2; install it with: "
+                         f"pip install 'camabc[synth]'") from error
 
     width, height = size
     if width % 2 or height % 2:

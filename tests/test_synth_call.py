@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 from synth_helpers import run_synth
 
+# Clips are muxed with moviepy, which the synth extra installs.
+pytest.importorskip("moviepy")
+
 CALL = Path(__file__).resolve().parents[1] / "data" / "samples" / "pyannote_call"
 
 
@@ -76,3 +79,36 @@ def test_call_conversation_video_shows_speaker(tmp_path, capsys):
     assert shown(130) == "Diane"  # 13 s: "This is Diane in New Jersey"
     assert shown(160) == "Sheila"  # 16 s: "And I'm Sheila in Texas"
     assert shown(250) == "Sheila"  # 25 s: Sheila's long turn
+
+
+def test_call_speaker_info_fills_prompt(tmp_path, capsys):
+    info = tmp_path / "speakers.csv"
+    info.write_text("speaker,sex,age\nDiane,female,45\nSheila,,\n")
+    out = tmp_path / "out"
+    status, _, _ = run_synth(_call_args(out, "--points", "backchannels", "--speaker-info", str(info)), capsys)
+    assert status == 0
+    diane = _records(out)["reference/sample-Diane"]
+    assert diane["prompt"].startswith("A bust image of a 45-year-old ")
+    assert diane["prompt"].split(", ")[0].endswith(" woman")
+    assert diane["profile"]["metadata_source"] == "metadata"
+
+
+def test_call_unknown_speaker_info_rejected(tmp_path, capsys):
+    info = tmp_path / "speakers.csv"
+    info.write_text("speaker,sex,age\nspeaker90,female,45\n")
+    status, _, stderr = run_synth(_call_args(tmp_path / "out", "--speaker-info", str(info)), capsys)
+    assert status == 2
+    assert "speakers ['speaker90'] do not occur" in stderr
+    assert "Diane, Sheila" in stderr
+
+
+def test_call_stm_turns_drive_sides(tmp_path, capsys):
+    out = tmp_path / "out"
+    arguments = ["audio", "--audio", str(CALL / "sample.wav"), "--turns", str(CALL / "sample.stm"),
+                 "--out", str(out), "--clips", "sides", "--fps", "10", "--width", "32", "--height", "32"]
+    status, _, _ = run_synth(arguments, capsys)
+    assert status == 0
+    track = _records(out)["side/sample/Diane"]["tracks"][0]
+    assert track["channel"] is None
+    assert track["speech_intervals"][0] == [6.68, 7.16]  # the STM utterance "Hello?"
+    assert len(track["speech_intervals"]) == 8  # Diane's eight STM utterances

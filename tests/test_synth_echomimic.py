@@ -95,3 +95,21 @@ def test_script_failure_shows_output(tmp_path, request_files):
     assert "exited with status 1" in message
     assert "missing" in message
     assert "sd-vae-ft-mse" in message
+
+
+def test_each_process_gets_own_gpu(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("PYTHONPATH", "/camabc/site-packages")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    environment = EchoMimicAnimator().subprocess_environment()
+    assert environment["CUDA_VISIBLE_DEVICES"] == "6"
+    assert "PYTHONPATH" not in environment
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert EchoMimicAnimator().subprocess_environment()["CUDA_VISIBLE_DEVICES"] == "1"
+
+
+def test_single_process_keeps_gpus(monkeypatch):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    assert EchoMimicAnimator().subprocess_environment()["CUDA_VISIBLE_DEVICES"] == "4,6"

@@ -44,6 +44,7 @@ def test_frames_in_duration_and_samples():
 
 
 def test_tone_clip_has_two_equal_streams(tmp_path):
+    pytest.importorskip("moviepy")
     rate, fps, num_frames = 16000, 25, 50
     times = np.arange(2 * rate) / rate
     write_wav(0.3 * np.sin(2 * np.pi * 440 * times), rate, tmp_path / "tone.wav")
@@ -65,6 +66,7 @@ def test_tone_clip_has_two_equal_streams(tmp_path):
 
 
 def test_too_few_frames_leave_no_file(tmp_path):
+    pytest.importorskip("moviepy")
     write_wav(np.zeros(16000), 16000, tmp_path / "silence.wav")
     frames = (np.zeros((32, 32, 3), dtype=np.uint8) for _ in range(10))
     target = tmp_path / "clip.mp4"
@@ -77,6 +79,7 @@ def test_too_few_frames_leave_no_file(tmp_path):
 
 
 def test_odd_size_rejected(tmp_path):
+    pytest.importorskip("moviepy")
     with pytest.raises(SynthError, match="even width and height"):
         write_clip(tmp_path / "clip.mp4", iter([]), num_frames=1, fps=30, size=(33, 32),
                    audio_path=tmp_path / "missing.wav")

@@ -91,6 +91,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_accelerate_launch_two_processes(tmp_path):
+    pytest.importorskip("moviepy")
     out = tmp_path / "out"
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",

@@ -12,6 +12,9 @@ from synth_helpers import CALLER_ROWS, build_fake_echomimic, build_fake_switchbo
 
 from synth.echomimic import DIR_ENV, PYTHON_ENV
 
+# Clips are muxed with moviepy, which the synth extra installs.
+pytest.importorskip("moviepy")
+
 SMALL = ["--width", "64", "--height", "48"]
 
 
