@@ -1,6 +1,6 @@
 """Tiny trained-model run directories and generated media for the inference tests.
 
-A run directory holds what ``camabc train`` writes and ``load_trained_model`` reads: recipe.yaml,
+A run directory contains what ``camabc train`` writes and ``load_trained_model`` reads: recipe.yaml,
 labels.json, the encoder configs (and tokenizer) under encoders/, and the weights under
 checkpoints/best/. The weights are random, seeded, so predictions are deterministic.
 """
@@ -116,7 +116,7 @@ def write_clip(path: Path, seconds: float, *, video: bool = True, audio: bool = 
     return path
 
 
-#: Speaker "A" talks, listener "B" says one word at 0.60-0.80 s. Times fit a 2 s clip.
+#: Speaker "A" talks, and listener "B" speaks one word at 0.60-0.80 s. Times fit a 2 s clip.
 DIALOGUE: tuple[Word, ...] = (
     Word("A", 0.10, 0.30, "yeah"),
     Word("A", 0.35, 0.60, "right"),

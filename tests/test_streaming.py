@@ -176,7 +176,7 @@ def test_streaming_equals_offline(multimodal_run: Path, clip: Path) -> None:
 
     audio = load_audio(clip, RATE)
     frames = decoded_frames(clip)
-    # Words arrive when they start, as a dialogue system knows its own (listener) speech.
+    # Words arrive when they start, like the speech a dialogue system (the listener) plays itself.
     words = sorted(DIALOGUE, key=lambda word: word.start)
     predictor = StreamingPredictor(model, recipe, scheme.classes, speaker="A", listener="B")
     pushed_samples = next_word = next_frame = 0
@@ -198,5 +198,5 @@ def test_streaming_equals_offline(multimodal_run: Path, clip: Path) -> None:
 
     assert offline.times.size == 20
     np.testing.assert_allclose(np.array(streamed), offline.probabilities, atol=1e-5, rtol=0)
-    # The window moved on, so the buffer holds at most window + delay seconds of audio.
+    # The window moved on, and the buffer's capacity stays at window + delay seconds of audio.
     assert predictor._audio.capacity == round((TINY_WINDOW.audio_seconds + 1.0) * RATE) + 1

@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("media", type=Path,
                         help="video with audio, or audio only when the model uses no video")
+
+    # Inputs.
     parser.add_argument("--transcript", type=Path, required=True,
                         help="timed words: word TSV (speaker, start, end, text), STM, or a dataset "
                              "manifest (JSONL)")
@@ -40,17 +42,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "(default: the one whose media file name matches MEDIA)")
     parser.add_argument("--checkpoint", type=Path, required=True, metavar="RUN_DIR",
                         help="run directory written by `camabc train`")
+
+    # Roles.
     parser.add_argument("--listener", default=None,
                         help="person who would backchannel, as named in the transcript")
     parser.add_argument("--speaker", default=None,
                         help="person the listener reacts to (default: see below)")
+
+    # Prediction points and moments.
     parser.add_argument("--step", type=float, default=0.1,
-                        help="grid spacing in seconds between word ends; 0 predicts at word ends only "
-                             "(default: 0.1)")
+                        help="seconds between the grid points predicted besides the speaker's word ends; "
+                             "0 predicts at word ends only (default: 0.1)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help=f"minimum 1 - P(NoBC) of a backchannel moment (default: {DEFAULT_THRESHOLD})")
     parser.add_argument("--min-gap", type=float, default=DEFAULT_MIN_GAP_SECONDS,
                         help=f"minimum seconds between two moments (default: {DEFAULT_MIN_GAP_SECONDS})")
+
+    # Output and execution.
     parser.add_argument("--output", type=Path, default=None,
                         help="output directory (default: predictions/<media file name without extension>)")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default: 16)")

@@ -1,9 +1,9 @@
 """Inference with a trained model: offline timelines over a media file and online streaming.
 
-``predict_timeline`` gives class probabilities at every speaker word end and on a regular grid,
-``detect_moments`` picks the backchannel moments from them, ``StreamingPredictor`` gives the same
-probabilities online from pushed audio, words and frames, and ``run_prediction`` is the whole
-``camabc predict`` command (files and plot included).
+``predict_timeline`` computes class probabilities at every speaker word end and on a regular grid,
+and ``detect_moments`` picks the backchannel moments from them. ``StreamingPredictor`` computes the
+same probabilities online from pushed audio, words and frames. ``run_prediction`` (in
+``camabc_core.inference.pipeline``) is the whole ``camabc predict`` command, files and plot included.
 """
 
 from camabc_core.inference.moments import BackchannelMoment, detect_moments

@@ -1,4 +1,4 @@
-"""What a media file holds, checked against what a trained model needs, before any window is cut.
+"""Checks of a media file's streams against the modalities of a trained model, before any window is cut.
 
 A model that uses video needs a video stream, and a model that uses audio needs an audio stream. A
 mismatch is reported here as a ``MediaError`` naming the file and the model's encoders, instead of

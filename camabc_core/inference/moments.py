@@ -5,7 +5,7 @@ The rule, applied to the time-sorted prediction points of one timeline:
 1. The backchannel score of a point is ``1 - P(NoBC)``, the probability that the listener reacts.
 2. A point is a candidate when its score is at least ``threshold`` and is a local maximum: not lower
    than the previous point and higher than the next one (the last point of a plateau wins).
-3. Candidates are kept from the highest score down; a candidate closer than ``min_gap_seconds`` to an
+3. Candidates are kept from the highest score down. A candidate closer than ``min_gap_seconds`` to an
    already kept moment is dropped, so one burst of high scores gives one moment.
 4. The class of a moment is the most probable non-NoBC class at that point ("BC" in the binary
    scheme; Continuer, Understanding or Empathy in the four-class one).

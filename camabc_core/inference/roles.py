@@ -1,4 +1,4 @@
-"""Who is the speaker and who the listener of a prediction run.
+"""Speaker and listener of a prediction run.
 
 The model predicts whether and how the listener reacts to the speaker's input. The roles come from
 the command line or, when left out, from the transcript:

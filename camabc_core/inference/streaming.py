@@ -1,6 +1,6 @@
 """Online prediction: class probabilities for the current moment of a live conversation.
 
-A ``StreamingPredictor`` is fed the media and the transcript as they arrive and keeps only what the
+A ``StreamingPredictor`` receives the media and the transcript as they arrive. It keeps only what the
 last window needs: a ring buffer of audio samples, the speaker's last words, the listener's speech
 intervals that still overlap the buffer, and the video frames of the buffered span. ``predict(now)``
 cuts the same windows as ``camabc_core.windows.WindowExtractor`` does offline (same sample indices,
@@ -43,7 +43,7 @@ class AudioRingBuffer:
             raise ValueError(f"capacity must be > 0 samples, got {capacity}")
         self.capacity = capacity
         self._buffer = np.zeros(capacity, dtype=np.float32)
-        #: Samples pushed since the start; the buffer holds [total - capacity, total).
+        #: Samples pushed since the start. The buffer contains samples [total - capacity, total).
         self.total = 0
 
     @property
@@ -73,9 +73,9 @@ class AudioRingBuffer:
 class StreamingPredictor:
     """Class probabilities of a trained model for the current moment of a live conversation.
 
-    ``model`` is a trained ``BackchannelModel`` (``load_trained_model`` returns it with its recipe and
-    label scheme); ``speaker`` is the person whose turn the listener reacts to and ``listener`` the
-    person who would backchannel. Push the inputs as they arrive:
+    ``model`` is a trained ``BackchannelModel``, which ``load_trained_model`` returns with its recipe
+    and label scheme. ``speaker`` is the person whose turn the listener reacts to, and ``listener``
+    the person who would backchannel. Push the inputs as they arrive:
 
     - ``push_audio(samples)``: mono float32 at ``recipe.data.window.sample_rate`` Hz, the mix of both
       people (the listener's speech is zeroed from their words, as offline) or, with
@@ -142,8 +142,8 @@ class StreamingPredictor:
     def push_word(self, word: Word) -> None:
         """Add one timed word; words of people other than the speaker and listener are ignored.
 
-        A listener word also marks its span as listener speech to zero out of the audio, so push it
-        as soon as its span is known; a window cut before that keeps the listener's voice.
+        A listener word also marks its span as listener speech to zero out of the audio. Push it as
+        soon as its span is known, because a window cut before that keeps the listener's voice.
         """
         if word.end < word.start:
             raise ValueError(f"word {word.text!r} ends at {word.end} s before it starts at {word.start} s")
@@ -198,7 +198,7 @@ class StreamingPredictor:
     # Memory bound ------------------------------------------------------------------------------
 
     def _earliest_now(self) -> float:
-        """The earliest ``now`` still answerable: ``max_delay_seconds`` behind the newest input."""
+        """Return the earliest ``now`` that ``predict`` accepts, ``max_delay_seconds`` behind the input."""
         return max(self.audio_time, self._latest_now) - self.max_delay_seconds
 
     def _forget_old_input(self) -> None:

@@ -1,7 +1,7 @@
 """Offline prediction: class probabilities over the whole of one media file.
 
 Prediction points are the end of every word of the speaker plus a regular grid every ``step``
-seconds (``step``, ``2 × step``, ... up to the media's duration). At each point the model sees the
+seconds (``step``, ``2 × step``, ... up to the media's duration). At each point the model receives the
 same windows as in training: the speaker's audio over ``[t − n, t)`` with the listener's speech
 zeroed, the speaker's last m words, and l video frames over ``[t − n, t)``.
 
@@ -169,6 +169,21 @@ def media_duration(media: str | Path, has_audio: bool, declared: float | None, s
     return declared
 
 
+def _probabilities_at(model: torch.nn.Module, extractor: Any, conversation: Conversation,
+                      times: np.ndarray, speaker: str, listener: str, num_classes: int,
+                      batch_size: int) -> np.ndarray:
+    """Class probabilities (N, C) at ``times``, in batches of ``batch_size`` windows."""
+    probabilities = np.empty((times.size, num_classes), dtype=np.float64)
+    for begin in tqdm(range(0, times.size, batch_size), desc="predict", unit="batch",
+                      disable=times.size <= batch_size):
+        windows = [
+            extractor.extract(Sample(conversation.id, float(time), speaker, listener))
+            for time in times[begin:begin + batch_size]
+        ]
+        probabilities[begin:begin + len(windows)] = class_probabilities(model, windows)
+    return probabilities
+
+
 def predict_timeline(
     model: torch.nn.Module,
     recipe: Recipe,
@@ -188,12 +203,14 @@ def predict_timeline(
 ) -> Timeline:
     """Predict class probabilities at every prediction point of ``media`` (see the module docstring).
 
-    ``words`` holds every speaker's timed words; the listener's words and ``backchannels`` mark the
+    ``words`` contains every speaker's timed words; the listener's words and ``backchannels`` mark the
     audio to zero out. With ``channel_speakers`` (the speaker of each audio channel) the windows take
-    the speaker's own channel instead of zeroing the listener in the mix.
+    the speaker's own channel instead of zeroing the listener in the mix. ``checkpoint`` and
+    ``transcript`` only name the inputs in messages. ``audio_cache_dir`` keeps the decoded audio as
+    a memory-mapped file, so the media is decoded once for the duration and every window.
+
     Raises ``MediaError`` when the media lacks a stream the model uses, and ``CorpusFormatError`` when
-    the transcript does not fit the media. ``audio_cache_dir`` keeps the decoded audio as a
-    memory-mapped file, so the media is decoded once for the duration and every window.
+    the transcript does not fit the media.
     """
     from camabc_core.windows import WindowExtractor
 
@@ -228,16 +245,9 @@ def predict_timeline(
             f"has no word ending inside the media and no grid step was given"
         )
     extractor = WindowExtractor([conversation], window, modalities, audio_cache_dir=audio_cache_dir)
-    probabilities = np.empty((times.size, len(classes)), dtype=np.float64)
     try:
-        for begin in tqdm(range(0, times.size, batch_size), desc="predict", unit="batch",
-                          disable=times.size <= batch_size):
-            batch_times = times[begin:begin + batch_size]
-            windows = [
-                extractor.extract(Sample(conversation.id, float(time), speaker, listener))
-                for time in batch_times
-            ]
-            probabilities[begin:begin + len(windows)] = class_probabilities(model, windows)
+        probabilities = _probabilities_at(model, extractor, conversation, times, speaker, listener,
+                                          len(classes), batch_size)
     finally:
         extractor.close()
 

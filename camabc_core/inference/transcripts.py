@@ -1,16 +1,17 @@
-"""Timed words for ``camabc predict`` from the transcript formats the dataset readers parse.
+"""Timed words for ``camabc predict`` from a transcript file.
 
 Formats, chosen by ``format`` or by the file extension:
 
-- ``tsv`` (``.tsv``): word TSV, one word per row: speaker, start, end, text.
-- ``stm`` (``.stm``): NIST STM utterances; each utterance's words are timed by character share of
-  its span, as the ``stm`` dataset reader does.
-- ``manifest`` (``.jsonl``): the ``manifest`` dataset format; the conversation is the one named by
+- ``tsv`` (``.tsv``): word TSV, one word per row: speaker, start, end, text (parsed here, with the
+  dataset readers' malformed-line reporting and text normalisation).
+- ``stm`` (``.stm``): NIST STM utterances, parsed by the ``stm`` dataset reader's ``read_stm``. Each
+  utterance's words are timed by character share of its span, as that reader does.
+- ``manifest`` (``.jsonl``): the ``manifest`` dataset format. The conversation is the one named by
   ``conversation``, or else the one whose media file has the same name as the media to predict on.
 
-Every word of every person is returned (the listener's words mark the audio to zero out), sorted by
-start time, with the backchannels a manifest lists (also listener speech to zero out; they never
-enter the text windows). Parsing errors are ``CorpusFormatError`` naming the file and line.
+Every word of every person is returned, sorted by start time, because the listener's words mark the
+audio to zero out. A manifest's backchannels are returned too: they are listener speech as well, but
+never enter the text windows. Parsing errors are ``CorpusFormatError`` naming the file and line.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _select_by_file_id(items_by_id: dict[str, list], path: Path, media: Path | N
     if media is not None and media.stem in items_by_id:
         return items_by_id[media.stem]
     raise CamabcError(
-        f"{path} holds {len(items_by_id)} conversations {sorted(items_by_id)[:10]} and none is named "
+        f"{path} contains {len(items_by_id)} conversations {sorted(items_by_id)[:10]} and none is named "
         f"like {media.name if media else 'the media'}; choose one with --conversation"
     )
 
