@@ -38,6 +38,8 @@ def _option_pairs(values: Sequence[str], flag: str) -> dict[str, Any]:
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (manifest, references, clips)")
+
+    # Components and their options.
     parser.add_argument("--reference", default="cartoon",
                         help="reference generator plugin: cartoon (CPU, default) or flux (diffusers)")
     parser.add_argument("--animator", default="cartoon",
@@ -54,19 +56,29 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="python of the EchoMimic environment (default $CAMABC_ECHOMIMIC_PYTHON)")
     parser.add_argument("--echomimic-dir", metavar="DIR",
                         help="EchoMimic checkout with pretrained_weights/ (default $CAMABC_ECHOMIMIC_DIR)")
+
+    # What each clip covers.
     parser.add_argument("--clips", choices=CLIP_MODES, default="windows",
                         help="windows: one clip per prediction point; sides: one per speaker over the whole "
                              "recording; conversation: one per recording showing the active speaker")
     parser.add_argument("--points", choices=POINT_SOURCES, default="samples",
                         help="prediction points of window clips: samples (backchannels and NoBC points drawn "
                              "with --seed), backchannels (onsets only) or context (every word end)")
-    parser.add_argument("--window", type=float, default=1.5, help="window length in seconds (default 1.5)")
+    parser.add_argument("--window", type=float,
+                        help="window length in seconds (default: the recipe's data.window.audio_seconds, "
+                             "else 1.5)")
+    parser.add_argument("--recipe", type=Path,
+                        help="training recipe whose window length, NoBC sampling, label scheme, seeds "
+                             "(run.seed or run.seeds) and max_conversations the window clips follow")
+
+    # Picture and run settings.
     parser.add_argument("--fps", type=int, default=30,
                         help="frames per second; window × fps must be a whole number (default 30)")
     parser.add_argument("--width", type=int, default=512, help="clip width in pixels (default 512)")
     parser.add_argument("--height", type=int, default=512, help="clip height in pixels (default 512)")
     parser.add_argument("--seed", type=int, default=0,
-                        help="seeds speaker looks and the NoBC points; use the recipe's seed (default 0)")
+                        help="seeds the speakers' looks, and the NoBC points when no --recipe is given "
+                             "(default 0)")
     parser.add_argument("--limit", type=int, help="make only the first N clips (a quick look)")
     parser.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and counts, write nothing")
@@ -98,13 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> SynthSettings:
-    """Validate the options that apply to every job and collect them."""
+def _load_recipe(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from camabc_core.recipe_loading import load_recipe
+
+    # Only the data and run sections are used, so the model's component names are not checked.
+    return load_recipe(path, validate=False)
+
+
+def settings_from_args(args: argparse.Namespace, recipe: Any = None) -> SynthSettings:
+    """Validate the options that apply to every job and collect them (``recipe``: a loaded Recipe)."""
     if args.width <= 0 or args.height <= 0 or args.width % 2 or args.height % 2:
         raise SynthError(f"--width and --height must be positive even numbers (H.264 with yuv420p), "
                          f"got {args.width}x{args.height}")
+    window = args.window
+    if window is None:
+        window = recipe.data.window.audio_seconds if recipe is not None else 1.5
     if args.clips == "windows":
-        frames_per_window(args.window, args.fps)
+        frames_per_window(window, args.fps)
     reference_options = _option_pairs(args.reference_option, "--reference-option")
     animator_options = _option_pairs(args.animator_option, "--animator-option")
     if args.flux_model:
@@ -115,22 +139,45 @@ def settings_from_args(args: argparse.Namespace) -> SynthSettings:
         animator_options["python"] = args.echomimic_python
     if args.echomimic_dir:
         animator_options["echomimic_dir"] = args.echomimic_dir
+    extra: dict[str, Any] = {"sampling_seeds": (args.seed,)}
+    if recipe is not None:
+        extra = {"sampling_seeds": tuple(recipe.run.seeds or [recipe.run.seed]),
+                 "sampling": recipe.data.sampling}
     return SynthSettings(
         reference=ComponentSpec(args.reference, reference_options),
         animator=ComponentSpec(args.animator, animator_options),
-        clips=args.clips, points=args.points, window=args.window, fps=args.fps, width=args.width,
-        height=args.height, seed=args.seed, limit=args.limit,
+        clips=args.clips, points=args.points, window=window, fps=args.fps, width=args.width,
+        height=args.height, seed=args.seed, limit=args.limit, **extra,
     )
 
 
+def _apply_recipe_data(source_set: Any, recipe: Any) -> Any:
+    """Use the recipe's label scheme and keep its first ``max_conversations`` conversations by id."""
+    import attrs
+
+    from camabc_core.labels import build_label_scheme
+
+    category_map = recipe.data.category_map
+    if category_map is None:
+        category_map = source_set.scheme.category_map
+    scheme = build_label_scheme(recipe.data.label_scheme, category_map)
+    sources = sorted(source_set.sources, key=lambda source: source.conversation.id)
+    if recipe.data.max_conversations is not None:
+        sources = sources[:recipe.data.max_conversations]
+    return attrs.evolve(source_set, sources=sources, scheme=scheme)
+
+
 def _check_components(settings: SynthSettings) -> None:
+    """Build both components once, so an unknown name or option stops the run before any job."""
     from camabc_core.registry import describe_unknown_component, get_registry
+    from synth.runner import create_component
 
     registry = get_registry()
     for kind, spec in (("reference_generator", settings.reference), ("animator", settings.animator)):
         names = registry.names(kind)
         if spec.name not in names:
             raise SynthError(describe_unknown_component(kind, spec.name, names))
+        create_component(kind, spec)
 
 
 def _sources(args: argparse.Namespace, settings: SynthSettings) -> Any:
@@ -153,9 +200,12 @@ def run_command(args: argparse.Namespace) -> int:
     from synth.runner import Runner, RunOptions, process_state
 
     state = process_state()
-    settings = settings_from_args(args)
+    recipe = _load_recipe(args.recipe)
+    settings = settings_from_args(args, recipe)
     _check_components(settings)
     source_set = _sources(args, settings)
+    if recipe is not None:
+        source_set = _apply_recipe_data(source_set, recipe)
     plan = build_plan(source_set.sources, source_set.profiles, settings, source_set.scheme)
     if args.dry_run:
         if state.is_main_process:

@@ -1,12 +1,12 @@
 """Turns conversations and speaker profiles into a plan of reference and clip jobs.
 
 Window clips end at the prediction points of the data pipeline (``camabc_core.sampling``), so a
-window clip contains exactly the video a training sample reads: ``samples`` gives every backchannel
-sample and the NoBC points drawn with ``seed`` (the recipe's seed), ``backchannels`` only the
-backchannel onsets (the CAMA-BC paper's Switchboard videos), ``context`` every word end (Context
-Alignment samples). Side clips cover one speaker over the whole recording. Conversation clips show
-the active speaker in each frame, so the data pipeline can read one as the conversation's single
-video file.
+window clip contains exactly the video a training sample reads. ``samples`` gives every backchannel
+sample and the NoBC points drawn with each of ``sampling_seeds`` (the recipe's seeds),
+``backchannels`` only the backchannel onsets (the CAMA-BC paper's Switchboard videos), and
+``context`` every word end (Context Alignment samples). Side clips cover one speaker over the whole
+recording. Conversation clips show the active speaker in each frame, so the data pipeline can read
+one as the conversation's single video file.
 """
 
 from __future__ import annotations
@@ -48,8 +48,13 @@ class SynthSettings:
     #: Size requested for reference portraits, and so of every clip, in pixels.
     width: int = 512
     height: int = 512
-    #: Seeds speaker looks and, for ``points="samples"``, the NoBC draw (use the recipe's seed).
+    #: Seeds the speakers' looks (race, outfit, portrait).
     seed: int = 0
+    #: Seeds of the NoBC draw for ``points="samples"``: the union of the points of every seed is
+    #: synthesised, so each training seed finds its windows. Use the recipe's ``run.seed``/``run.seeds``.
+    sampling_seeds: tuple[int, ...] = (0,)
+    #: NoBC sampling settings; keep them equal to the recipe's ``data.sampling``.
+    sampling: SamplingSection = attrs.field(factory=SamplingSection)
     #: Keep only the first N clip jobs (a quick look at the output); None keeps all.
     limit: int | None = None
 
@@ -79,15 +84,16 @@ class ConversationSource:
 
 
 def prediction_points(conversations: Sequence[Conversation], scheme: LabelScheme, points: PointSource,
-                      seed: int) -> list[Sample]:
-    """Return the data pipeline's prediction points that window clips end at."""
+                      seeds: Sequence[int], sampling: SamplingSection) -> list[Sample]:
+    """Return the data pipeline's prediction points that window clips end at, for every seed."""
     if points == "context":
         return build_context_samples(conversations)
-    samples = build_backchannel_samples(conversations, scheme, SamplingSection(), seed)
+    samples = [sample for seed in seeds
+               for sample in build_backchannel_samples(conversations, scheme, sampling, seed)]
     if points == "backchannels":
         nobc = scheme.classes.index(NOBC)
         samples = [sample for sample in samples if sample.label != nobc]
-    return samples
+    return sorted(samples, key=lambda sample: (sample.conversation_id, sample.time))
 
 
 def _overlapping(intervals: tuple[tuple[float, float], ...] | None, start: float,
@@ -182,7 +188,7 @@ def build_plan(sources: Sequence[ConversationSource], profiles: Mapping[str, Spe
     if settings.clips == "windows":
         num_frames = frames_per_window(settings.window, settings.fps)
         samples = prediction_points([source.conversation for source in sources], scheme, settings.points,
-                                    settings.seed)
+                                    settings.sampling_seeds, settings.sampling)
         by_conversation: dict[str, list[Sample]] = {}
         for sample in samples:
             by_conversation.setdefault(sample.conversation_id, []).append(sample)

@@ -67,6 +67,21 @@ def _is_done(record: Mapping[str, Any] | None, job_record: Mapping[str, Any], ou
             and (out_dir / job_record["output"]).is_file())
 
 
+def create_component(kind: str, spec: ComponentSpec) -> Any:
+    """Build a reference generator or animator through the plugin registry.
+
+    :raises SynthError: when the plugin rejects the options (unknown name or invalid value).
+    """
+    from camabc_core.registry import get_registry
+
+    try:
+        return get_registry().create(kind, spec.name, **dict(spec.options))
+    except (TypeError, ValueError) as error:
+        flag = "--reference-option" if kind == "reference_generator" else "--animator-option"
+        raise SynthError(f"{kind} {spec.name!r} rejected the options {dict(spec.options)} ({error}); "
+                         f"check the {flag} values against docs/synth.md") from error
+
+
 class _Components:
     """Builds each named component once per process through the plugin registry, remembering failures."""
 
@@ -77,11 +92,9 @@ class _Components:
     def get(self, spec: ComponentSpec) -> Any:
         key = repr((spec.name, sorted(spec.options.items())))
         if key not in self._built:
-            from camabc_core.registry import get_registry
-
             try:
-                self._built[key] = get_registry().create(self.kind, spec.name, **dict(spec.options))
-            except (CamabcError, TypeError, ValueError) as error:
+                self._built[key] = create_component(self.kind, spec)
+            except CamabcError as error:
                 self._built[key] = error
         built = self._built[key]
         if isinstance(built, Exception):

@@ -208,3 +208,52 @@ def test_shorten_sphere_names_sph2pipe(tmp_path, capsys):
     assert status == 1
     assert "compressed with shorten (ulaw,embedded-shorten-v2.00)" in stdout
     assert "sph2pipe -f wav -p sw02001.sph sw02001.wav" in stdout
+
+
+def test_invalid_component_option_stops_early(swbd_root, tmp_path, capsys):
+    status, _, stderr = run_synth(_swbd(swbd_root, tmp_path / "out", "--animator-option", "lips=4"), capsys)
+    assert status == 2
+    assert "animator 'cartoon' rejected the options {'lips': 4}" in stderr
+    assert "--animator-option" in stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_animator_lists_names(swbd_root, tmp_path, capsys):
+    status, _, stderr = run_synth(_swbd(swbd_root, tmp_path / "out", "--animator", "echomimik"), capsys)
+    assert status == 2
+    assert "unknown animator 'echomimik'" in stderr
+    assert "echomimic" in stderr
+
+
+def test_recipe_windows_match_training_samples(swbd_root, tmp_path, capsys):
+    from camabc_plugins.datasets.switchboard import SwitchboardReader
+
+    from camabc_core.labels import build_label_scheme
+    from camabc_core.recipe import SamplingSection
+    from camabc_core.sampling import build_backchannel_samples
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "run:\n  seeds: [0, 1, 2]\n"
+        f"data:\n  dataset: swbd\n  root: {swbd_root}\n  label_scheme: binary\n"
+        "  window:\n    audio_seconds: 1.0\n"
+        "  sampling:\n    nobc_tolerance_seconds: 0.5\n"
+    )
+    out = tmp_path / "out"
+    status, _, _ = run_synth(_swbd(swbd_root, out, "--recipe", str(recipe), "--dry-run"), capsys)
+    assert status == 0
+
+    conversations = SwitchboardReader().load(swbd_root)
+    scheme = build_label_scheme("binary", SwitchboardReader.default_category_map)
+    sampling = SamplingSection(nobc_tolerance_seconds=0.5)
+    expected = {f"clip/{sample.conversation_id}/{sample.speaker}/{round(sample.time * 1000):09d}"
+                for seed in (0, 1, 2)
+                for sample in build_backchannel_samples(conversations, scheme, sampling, seed)}
+    status, _, _ = run_synth(_swbd(swbd_root, out, "--recipe", str(recipe), "--fps", "25"), capsys)
+    assert status == 0
+    records = _manifest(out)
+    windows = {record_id: record for record_id, record in records.items() if record["kind"] == "window"}
+    assert set(windows) == expected
+    assert len(expected) > 4  # the three seeds draw different NoBC points
+    assert all(record["end"] - record["start"] == pytest.approx(1.0) for record in windows.values())
+    assert all(record["num_frames"] == 25 for record in windows.values())
