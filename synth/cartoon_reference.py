@@ -2,7 +2,7 @@
 
 It replaces Flux on machines without a GPU and in tests. The look follows the speaker's
 attributes: skin tone from the race, hair length from the sex, grey hair and forehead lines from the
-age, the outfit's cut (collar, crew neck, lapels) from the outfit; the seed picks colours within
+age, and the outfit's cut (collar, crew neck, lapels) from the outfit. The seed picks colours within
 those ranges. The face sits at fixed fractions of the image (``FaceLayout``) so the ``cartoon``
 animator knows where the eyes and mouth are.
 """

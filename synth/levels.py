@@ -27,7 +27,7 @@ def choose_active_tracks(energies_db: np.ndarray, fps: int, *, floor_db: float =
     """Pick the track to show in each frame of a conversation clip: shape (N,) of indices into K.
 
     ``energies_db`` (K, N) contains each speaker's level per frame. The loudest speaker over a
-    ``smoothing_seconds`` moving average is shown; when nobody is above ``floor_db`` the last
+    ``smoothing_seconds`` moving average is shown. When no speaker is above ``floor_db`` the last
     speaker stays on screen, and a cut is held at least ``min_shot_seconds`` so the view does not
     flicker during overlaps. The first frame shows the first speaker to talk (track 0 if none does).
     """

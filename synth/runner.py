@@ -1,9 +1,10 @@
 """Runs a plan: references first, then clips, split across processes with Accelerate.
 
 Every process builds the same plan. Under ``accelerate launch`` process ``k`` of ``n`` takes the
-pending jobs whose position in the pending list is ``i % n == k``; ``PartialState.wait_for_everyone``
-separates the phases, so every reference exists before any clip needs it. A failed job is recorded
-in the manifest and the others go on; the run ends with a list of failures and exit status 1.
+pending jobs whose position ``i`` in the pending list has ``i % n == k``. The phases are separated by
+``PartialState.wait_for_everyone``, so every reference exists before any clip needs it. A failed job
+is recorded in the manifest and the others go on. The run ends with a list of failures and exit
+status 1.
 """
 
 from __future__ import annotations
