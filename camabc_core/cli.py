@@ -13,7 +13,7 @@ from camabc_core.errors import CamabcError
 # Each module defines ``add_parser(subparsers)`` which registers its sub-command and sets
 # ``func(args) -> int`` as the parser default. Add a module name here when you add a command.
 COMMAND_MODULES: tuple[str, ...] = (
-    "plugins", "recipe", "data", "train", "eval", "compare", "tokenizer", "predict",
+    "plugins", "recipe", "data", "train", "eval", "compare", "tokenizer", "predict", "demo",
 )
 
 
