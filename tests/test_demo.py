@@ -14,6 +14,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import av
@@ -177,3 +178,13 @@ def test_demo_rejects_managed_override(tmp_path, capsys):
 
     assert "choose the output folder with --output" in capsys.readouterr().err
     assert not output.exists()
+
+
+def test_readme_demo_command():
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"<!-- (\S+)-command:start -->\n```bash\n(.*?)\n```\n<!-- \1-command:end -->", readme,
+                        flags=re.DOTALL)
+
+    # Two set-up commands: the demo on the bundled call, and the tests (which .ci/run reads).
+    assert [name for name, _ in blocks] == ["demo", "test"]
+    assert dict(blocks)["demo"] == "bash scripts/setup.sh && .venv/bin/camabc demo"
