@@ -108,7 +108,7 @@ def save_confusion_matrix(metrics: ClassificationMetrics, path: str | os.PathLik
 def save_training_curves(history: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
     """Plot per-epoch training losses of both stages and validation macro F1; save a PNG atomically.
 
-    ``history`` holds one entry per finished epoch: ``stage``, ``epoch``, ``train_loss`` and, for
+    ``history`` contains one entry per finished epoch: ``stage``, ``epoch``, ``train_loss`` and, for
     Backchannel Alignment, ``validation_macro_f1``.
     """
     figure = Figure(figsize=(10, 4))

@@ -96,7 +96,7 @@ def test_context_then_backchannel_alignment(corpus, tmp_path):
     assert "CA epoch 1/1 step 3/3" in log
 
 
-def test_trained_model_reloads_with_same_predictions(corpus, tmp_path):
+def test_trained_model_reloads(corpus, tmp_path):
     manifest, tokenizer = corpus
     recipe = tiny_recipe(manifest, tokenizer, modalities=("audio", "text"), context_alignment=None)
     recipe = attrs.evolve(recipe, backchannel_alignment=attrs.evolve(recipe.backchannel_alignment, epochs=1))
@@ -172,7 +172,7 @@ def test_resume_rejects_changed_recipe(corpus, tmp_path):
         train_run(changed, tmp_path / "run", resume=True)
 
 
-def test_label_noise_changes_training_labels_only(corpus, tmp_path):
+def test_label_noise_only_in_training(corpus, tmp_path):
     manifest, tokenizer = corpus
     clean = tiny_recipe(manifest, tokenizer, modalities=("text",), context_alignment=None)
     clean = attrs.evolve(clean, backchannel_alignment=attrs.evolve(clean.backchannel_alignment, max_steps=1))

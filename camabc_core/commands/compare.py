@@ -43,7 +43,7 @@ def load_prediction_sets(run_dir: Path, split: str) -> dict[str, dict]:
         return {"": read_predictions(run_dir, split)}
     runs = seed_run_dirs(run_dir)
     if not runs:
-        raise CamabcError(f"{run_dir} holds neither recipe.yaml nor seed-<N> run directories")
+        raise CamabcError(f"{run_dir} contains neither recipe.yaml nor seed-<N> run directories")
     return {f"seed-{seed}": read_predictions(path, split) for seed, path in runs.items()}
 
 

@@ -49,7 +49,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return 0
     runs = seed_run_dirs(run_dir)
     if not runs:
-        raise CamabcError(f"{run_dir} holds neither recipe.yaml nor seed-<N> run directories")
+        raise CamabcError(f"{run_dir} contains neither recipe.yaml nor seed-<N> run directories")
     per_seed = {seed: evaluate_run_dir(path, args.split, args.batch_size) for seed, path in runs.items()}
     write_aggregate_report(run_dir, run_dir.name, per_seed, args.split)
     print(metrics_table([(run_dir.name, list(per_seed.values()))]), end="")

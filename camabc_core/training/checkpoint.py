@@ -1,6 +1,6 @@
 """Checkpoints: model weights as safetensors plus the full training state, written atomically.
 
-A checkpoint directory holds
+A checkpoint directory contains
 
 - ``model.safetensors``: every model parameter and buffer;
 - ``optimizer.pt``: optimiser and learning-rate scheduler state (tensors and plain values only, so
@@ -36,7 +36,7 @@ STATE_FILE = "state.json"
 
 @attrs.define
 class TrainingState:
-    """Where a run stands; everything needed to continue it exactly."""
+    """Position of a run in its stages and epochs: everything needed to continue it exactly."""
 
     #: "context_alignment", "backchannel_alignment" or "done".
     stage: str
@@ -156,7 +156,7 @@ def publish_checkpoint(staging: Path, directory: Path) -> None:
 
 
 def find_checkpoint(directory: Path) -> Path | None:
-    """Return ``directory`` if it holds a checkpoint, else its ``.old`` twin left by a crash, else None."""
+    """Return ``directory`` if it contains a checkpoint, else its ``.old`` twin left by a crash, else None."""
     for candidate in (directory, directory.with_name(f"{directory.name}.old")):
         if (candidate / STATE_FILE).is_file() and (candidate / MODEL_FILE).is_file():
             return candidate

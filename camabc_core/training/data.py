@@ -105,9 +105,9 @@ def prepare_data(recipe: Recipe, seed: int) -> PreparedData:
             per_class = ", ".join(f"{label} {counts.get(i, 0)}" for i, label in enumerate(scheme.classes))
             logger.info("%s split: %d samples, %s", name, len(splits[name]), per_class)
 
-    # NOTE: Context Alignment uses every conversation, test dialogues included, because it needs no
-    # labels and the method pre-trains on whole dialogues; with a sample-level split the test
-    # windows overlap CA windows anyway. Set data.sampling.split_by=conversation to separate them.
+    # NOTE: Context Alignment reads every conversation, test dialogues included, because it uses no
+    # labels and pre-trains on whole dialogues. With a sample-level split, test windows overlap CA
+    # windows anyway. data.sampling.split_by=conversation keeps held-out dialogues out of CA.
     context_samples: list[Sample] = []
     if recipe.context_alignment is not None:
         context_samples = list(build_context_samples(conversations))

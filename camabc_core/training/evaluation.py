@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,7 +73,9 @@ def predict_samples(
     show = accelerator is None or accelerator.is_main_process
     for batch in tqdm(loader, desc=description, disable=None if show else True, leave=False):
         batch = batch.to(device)
-        logits = model(batch.inputs).logits.float()  # (B, C)
+        # The training precision (bf16 autocast on GPUs) also applies to prediction.
+        with accelerator.autocast() if accelerator is not None else contextlib.nullcontext():
+            logits = model(batch.inputs).logits.float()  # (B, C)
         local_probabilities.append(F.softmax(logits, dim=-1).cpu())
         local_losses.append(F.cross_entropy(logits, batch.labels, reduction="none").cpu())
         local_indices.append(torch.tensor([shard[i] for i in batch.indices.tolist()]))

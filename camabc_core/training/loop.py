@@ -8,6 +8,7 @@ position in the epoch's data order) fully determine the rest of the run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -242,7 +243,7 @@ class Trainer:
     def backward(self, name: str, stage: StageSection, wrapper: Any, batch: Any, accumulation: int,
                  *, sync: bool) -> dict[str, float]:
         """Forward and backward one micro-batch; gradients are all-reduced only on step batches."""
-        context = self.accelerator.no_sync(wrapper) if not sync else _null_context()
+        context = self.accelerator.no_sync(wrapper) if not sync else contextlib.nullcontext()
         with context:
             if name == CONTEXT_ALIGNMENT:
                 loss = context_alignment_loss(wrapper(batch.inputs, alignment_only=True))
@@ -328,14 +329,6 @@ class Trainer:
         if self.is_main:
             ckpt.publish_checkpoint(staging, directory)
         self.accelerator.wait_for_everyone()
-
-
-class _null_context:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
 
 
 def seed_everything(seed: int) -> None:

@@ -47,7 +47,10 @@ def build_optimizer(model: nn.Module, stage: StageSection) -> torch.optim.AdamW:
                            "weight_decay": stage.weight_decay})
     if not groups:
         raise ValueError("the model has no trainable parameters; check the encoders' freeze settings")
-    return torch.optim.AdamW(groups)
+    # The fused kernel updates all tensors in one pass. On a CPU it took a third of the foreach time
+    # for 5M parameters (torch 2.13). It exists for CPU and CUDA tensors only.
+    devices = {p.device.type for group in groups for p in group["params"]}
+    return torch.optim.AdamW(groups, fused=devices <= {"cpu", "cuda"})
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, stage: StageSection) -> LambdaLR:

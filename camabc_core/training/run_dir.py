@@ -85,7 +85,7 @@ def save_encoder_files(run_dir: Path, model: Any) -> None:
 
 
 def encoder_config(encoder: Any) -> Any:
-    """The transformers config of an encoder that wraps a transformers model, else None."""
+    """Return the transformers config of an encoder that wraps a transformers model, else None."""
     config = getattr(encoder, "config", None)
     if config is None:
         config = getattr(getattr(encoder, "model", None), "config", None)
@@ -119,7 +119,7 @@ def recipe_for_saved_encoders(recipe: Recipe, run_dir: Path) -> Recipe:
 
 
 def trained_weights_path(run_dir: Path) -> Path:
-    """The best checkpoint's weights, or the last checkpoint's when no validation ran."""
+    """Return the weights file of the best checkpoint, or of the last one when no validation ran."""
     for name in (BEST_CHECKPOINT, LAST_CHECKPOINT):
         path = run_dir / CHECKPOINTS_DIR / name / "model.safetensors"
         if path.is_file():
@@ -148,6 +148,7 @@ def load_trained_model(run_dir: str | Path) -> tuple[Any, Recipe, LabelScheme]:
     model = BackchannelModel.from_recipe(recipe_for_saved_encoders(recipe, run_dir), scheme.num_classes)
     weights = trained_weights_path(run_dir)
     load_model_weights(model, weights)
-    logger.info("loaded trained weights from %s", weights)
+    # The encoders were built from saved configs, so each warned about random weights; say why.
+    logger.info("loaded the trained weights of every component from %s", weights)
     model.eval()
     return model, recipe, scheme

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import torch
 
 from camabc_core.errors import CamabcError, RecipeError
 from camabc_core.metrics import ClassificationMetrics
@@ -80,7 +81,7 @@ def log_run_start(recipe: Recipe, model: Any) -> None:
 
 
 def split_fingerprint(samples: Sequence[Any]) -> str:
-    """SHA-256 of the samples' identities and labels, to check that a later evaluation sees the same split."""
+    """Hash the samples' identities and labels (SHA-256) so a later evaluation can check its split."""
     digest = hashlib.sha256()
     for sample in samples:
         digest.update(f"{sample.conversation_id}\t{sample.time:.6f}\t{sample.speaker}\t{sample.label}\n"
@@ -127,8 +128,8 @@ def _differing_keys(left: Any, right: Any, prefix: str = "") -> list[str]:
 class _RunLogFile:
     """Copies log records into RUN_DIR/train.log (main process only) while active.
 
-    camabc's own INFO records (progress lines, epoch summaries) always reach the file, even when
-    the application configured a higher level; the previous level is restored on exit.
+    camabc's own INFO records (progress lines, epoch summaries) reach the file even when the
+    application configured a higher level. The previous level is restored on exit.
     """
 
     def __init__(self, run_dir: Path, enabled: bool) -> None:
@@ -179,17 +180,21 @@ def train_run(
     check_stages(recipe, modalities)
     last = ckpt.find_checkpoint(run_dir / CHECKPOINTS_DIR / LAST_CHECKPOINT)
     if last is not None and not resume:
-        raise CamabcError(f"{run_dir} already holds a checkpoint; pass --resume to continue it or "
+        raise CamabcError(f"{run_dir} already contains a checkpoint; pass --resume to continue it or "
                           "choose another --output-dir")
     if last is not None:
         check_resumable(recipe, run_dir)
 
     accelerator = create_accelerator(recipe)
+    if accelerator.device.type == "cpu" and recipe.run.cpu_threads is not None:
+        torch.set_num_threads(recipe.run.cpu_threads)
     with _RunLogFile(run_dir, accelerator.is_main_process):
         data = prepare_data(recipe, seed)
         seed_everything(seed)
         model = BackchannelModel.from_recipe(recipe, data.scheme.num_classes)
         if accelerator.is_main_process:
+            logger.info("device %s, %d processes, %d torch threads per process", accelerator.device,
+                        accelerator.num_processes, torch.get_num_threads())
             log_run_start(recipe, model)
             run_dir.mkdir(parents=True, exist_ok=True)
             save_recipe(recipe, run_dir / RECIPE_FILE)
@@ -266,8 +271,8 @@ def evaluate_run_dir(
 
     The recipe's evaluation split rewrites metrics.json, report.md and confusion_matrix.png; another
     split writes metrics_<split>.json and so on beside them.
-    The split is rebuilt from the corpus with the run's seed; it must match the training-time
-    fingerprint in data_summary.json, otherwise the corpus changed and scores would not be comparable.
+    The split is rebuilt from the corpus with the run's seed. It must match the fingerprint saved in
+    data_summary.json at training time, because a changed corpus would give scores that do not compare.
     """
     from camabc_core.training.run_dir import load_trained_model
     from camabc_core.windows import WindowExtractor
@@ -276,6 +281,8 @@ def evaluate_run_dir(
     if split not in SPLITS:
         raise CamabcError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
     model, recipe, scheme = load_trained_model(run_dir)
+    if recipe.run.cpu_threads is not None:
+        torch.set_num_threads(recipe.run.cpu_threads)
     if recipe.backchannel_alignment is None:
         raise CamabcError(f"{run_dir} ran Context Alignment only; there is no classifier to evaluate")
     data = prepare_data(recipe, recipe.run.seed)

@@ -2,8 +2,8 @@
 
 - Context Alignment (CA): unlabelled windows of whole dialogues; loss = Σ_j L_MMA^j, the alignment
   loss summed over the aligned layers j. No classifier is involved.
-- Backchannel Alignment (BA): labelled windows; loss = cross-entropy + λ Σ_j L_MMA^j (λ = 0.1 in
-  the paper's setting; λ = 0 trains the classifier alone).
+- Backchannel Alignment (BA): labelled windows; loss = cross-entropy + λ Σ_j L_MMA^j. The published
+  CAMA-BC setting is λ = 0.1; λ = 0 trains on cross-entropy alone.
 
 Either stage is skipped when its recipe section is null.
 """
@@ -29,7 +29,7 @@ STAGE_TITLES = {CONTEXT_ALIGNMENT: "CA", BACKCHANNEL_ALIGNMENT: "BA"}
 
 
 def enabled_stages(recipe: Recipe) -> list[tuple[str, StageSection]]:
-    """The stages the recipe runs, in order; raise if both are disabled."""
+    """Return the stages the recipe runs, in order; raise RecipeError if both are disabled."""
     stages = [(name, getattr(recipe, name)) for name in STAGE_ORDER if getattr(recipe, name) is not None]
     if not stages:
         raise RecipeError("context_alignment and backchannel_alignment are both null; enable at least one")
@@ -37,7 +37,11 @@ def enabled_stages(recipe: Recipe) -> list[tuple[str, StageSection]]:
 
 
 def check_stages(recipe: Recipe, modalities: tuple[str, ...]) -> None:
-    """Reject stage settings that cannot train, before any data are loaded."""
+    """Reject stage and run settings that cannot train, before any data are loaded."""
+    for key in ("checkpoint_every", "cpu_threads"):
+        value = getattr(recipe.run, key)
+        if value is not None and value < 1:
+            raise RecipeError(f"run.{key} must be at least 1 or null, got {value}")
     if recipe.context_alignment is not None and (recipe.model.aligner.name == "none" or len(modalities) < 2):
         raise RecipeError(
             "context_alignment needs an alignment loss, which takes at least two modalities and an "
@@ -76,7 +80,7 @@ class StageLoss:
 
 
 def alignment_loss_of(output: Any) -> torch.Tensor:
-    """The summed alignment loss from a model output (``alignment_loss``) or an aligner output (``loss``)."""
+    """Return the summed alignment loss of a model output or of an aligner output."""
     loss = getattr(output, "alignment_loss", None)
     if loss is None:
         loss = getattr(output, "loss", None)
