@@ -145,6 +145,20 @@ def prepare_output_dir(output_dir: Path) -> str:
 
 
 @contextlib.contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` torch intra-op threads (None keeps the current number)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
 def timed_step(seconds: dict[str, float], name: str) -> Iterator[None]:
     """Record the wall time of one step under ``name`` and log it."""
     logger.info("demo step: %s", name)
@@ -217,11 +231,12 @@ def run_demo(settings: DemoSettings) -> DemoResult:
         recipe = load_demo_recipe(settings, [f"model.encoders.text.tokenizer={yaml_string(tokenizer_dir)}"])
         with timed_step(seconds, "tokenizer"):
             tokenizer_size = train_tokenizer(recipe, tokenizer_dir)
-    with timed_step(seconds, "training and evaluation"):
-        run = train_run(recipe, output_dir / RUN_DIR)
-    with timed_step(seconds, "prediction"):
-        prediction = predict_call(corpus, output_dir / RUN_DIR, output_dir / PREDICTION_DIR,
-                                  settings.predict_step)
+    with torch_threads(recipe.run.cpu_threads):
+        with timed_step(seconds, "training and evaluation"):
+            run = train_run(recipe, output_dir / RUN_DIR)
+        with timed_step(seconds, "prediction"):
+            prediction = predict_call(corpus, output_dir / RUN_DIR, output_dir / PREDICTION_DIR,
+                                      settings.predict_step)
 
     result = DemoResult(output_dir, corpus, recipe, tokenizer_dir, tokenizer_size, run, prediction,
                         settings.predict_step, seconds, started)
