@@ -2,19 +2,22 @@
 
 The model is CAMA-BC at base sizes with random weights: HuBERT base, BERT base and VideoMAE base
 (12 layers, width 768 each), MMA on layers 9-11 with projection size 256 and 4 heads, hierarchical
-fusion and 4 classes. Each sample of a batch has 1.5 s of 16 kHz audio, about 10 word pieces of text and
-12 frames of 224 x 224 video.
+fusion and 4 classes. Each sample has 1.5 s of 16 kHz audio, 5 words of text (7 tokens with CLS
+and SEP) and 12 frames of 224 x 224 video.
 
-Three timings per batch size and precision, all under ``torch.inference_mode``:
+First it counts the floating-point operations of the encoders and of the head part for one sample
+(``torch.utils.flop_counter``); this ratio does not depend on machine load. Then it takes three
+timings per batch size and precision, all under ``torch.inference_mode``:
 
     encoders  the three encoders alone (``model.encode``)
     full      the whole model (``model(inputs)``): encoders, aligner, fusion and head
     head      aligner + fusion + head on encoder outputs computed beforehand
 
-The three run in turn within each repeat, starting from a different one every repeat. A warm-up
-call of the encoders and of the head part comes first, and the table reports medians. The overhead is
-``head / encoders`` and, as a cross-check that includes timing noise, ``(full - encoders) /
-encoders``.
+The three run in turn within each repeat, starting from a different one every repeat, after a
+warm-up call of the encoders and of the head part. The table reports median times. The overhead
+is ``head / encoders`` and, as a cross-check that includes more timing noise,
+``(full - encoders) / encoders``; both are medians of the ratios within each repeat, so a slow
+stretch of time on a shared machine affects numerator and denominator alike.
 
     .venv/bin/python benchmarks/model_overhead.py
     .venv/bin/python benchmarks/model_overhead.py --batch-sizes 1 --repeats 3 --precisions fp32
@@ -36,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 from transformers import BertTokenizer
 
 from camabc_core.interfaces import AudioWindow, VideoWindow, Window
@@ -105,8 +110,25 @@ def precision_context(precision: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def measure(model: BackchannelModel, batch_size: int, precision: str, repeats: int) -> dict[str, float]:
-    """Median seconds of the encoders, the full model and the head part, interleaved."""
+def count_flops(model: BackchannelModel) -> dict[str, int]:
+    """Floating-point operations of the encoders and of the head part for one sample.
+
+    The math attention backend is forced because ``FlopCounterMode`` does not count the fused CPU
+    attention kernel. Operations outside matrix products and convolutions are not counted.
+    """
+    inputs = model.preprocess(make_windows(1))
+    # no_grad, not inference_mode: HuBERT's weight-norm parametrisation fails under FlopCounterMode
+    # in inference mode.
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+        with FlopCounterMode(display=False) as encoder_counter:
+            outputs = model.encode(inputs)
+        with FlopCounterMode(display=False) as head_counter:
+            head_only(model, outputs)
+    return {"encoders": encoder_counter.get_total_flops(), "head": head_counter.get_total_flops()}
+
+
+def measure(model: BackchannelModel, batch_size: int, precision: str, repeats: int) -> dict[str, list[float]]:
+    """Seconds of the encoders, the full model and the head part in each repeat, interleaved."""
     inputs = model.preprocess(make_windows(batch_size))
     with torch.inference_mode(), precision_context(precision):
         # This call also warms up the encoders (allocator, oneDNN kernel selection for these shapes).
@@ -128,20 +150,23 @@ def measure(model: BackchannelModel, batch_size: int, precision: str, repeats: i
                 times[name].append(time.perf_counter() - start)
             logger.info("batch %d %s repeat %d/%d: %s", batch_size, precision, repeat + 1, repeats,
                         ", ".join(f"{name} {times[name][-1] * 1000:.1f} ms" for name in names))
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
 
 
-def format_table(rows: list[tuple[int, str, dict[str, float]]]) -> str:
+def format_table(rows: list[tuple[int, str, dict[str, list[float]]]]) -> str:
+    """Markdown table of medians; the ratios are medians of the ratios within each repeat."""
     lines = [
-        "| batch | precision | encoders (ms) | full model (ms) | aligner + fusion + head (ms) "
+        "| batch | precision | repeats | encoders (ms) | full model (ms) | aligner + fusion + head (ms) "
         "| head / encoders | (full - encoders) / encoders |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for batch_size, precision, median in rows:
-        encoders, full, head = median["encoders"] * 1000, median["full"] * 1000, median["head"] * 1000
+    for batch_size, precision, times in rows:
+        encoders, full, head = (statistics.median(times[key]) * 1000 for key in ("encoders", "full", "head"))
+        head_share = statistics.median(h / e for h, e in zip(times["head"], times["encoders"]))
+        full_excess = statistics.median((f - e) / e for f, e in zip(times["full"], times["encoders"]))
         lines.append(
-            f"| {batch_size} | {precision} | {encoders:.0f} | {full:.0f} | {head:.1f} "
-            f"| {head / encoders:.2%} | {(full - encoders) / encoders:+.2%} |"
+            f"| {batch_size} | {precision} | {len(times['head'])} | {encoders:.0f} | {full:.0f} | {head:.1f} "
+            f"| {head_share:.2%} | {full_excess:+.2%} |"
         )
     return "\n".join(lines)
 
@@ -187,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = model.parameter_counts()
     logger.info("parameters: %s", ", ".join(f"{name} {count / 1e6:.2f} M" for name, count in counts.items()))
 
+    flops = count_flops(model)
     rows = []
     for batch_size in arguments.batch_sizes:
         repeats = arguments.repeats if batch_size == 1 else arguments.large_batch_repeats
@@ -197,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nMachine: {describe_machine()}")
     print(f"Parameters: encoders {encoder_parameters / 1e6:.1f} M, aligner {counts['aligner'] / 1e6:.2f} M, "
           f"head {counts['head'] / 1e3:.1f} k")
+    print(f"FLOPs per sample: encoders {flops['encoders'] / 1e9:.1f} G, aligner + fusion + head "
+          f"{flops['head'] / 1e9:.2f} G ({flops['head'] / flops['encoders']:.2%} of the encoders)")
     print(format_table(rows))
     print(f"Total run time: {time.perf_counter() - started:.0f} s")
     return 0
