@@ -85,8 +85,13 @@ def main() -> None:
 
     audio_seconds, factor = animator_real_time_factor(args.repeats)
     clip_seconds = seconds_per_window_clip(args.clips)
+    import av
+    import moviepy
+
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
-          f"Python {platform.python_version()}, numpy {np.__version__}")
+          f"load average {load}, Python {platform.python_version()}, numpy {np.__version__}, "
+          f"PyAV {av.__version__}, moviepy {moviepy.__version__}")
     print(f"cartoon animator, {SIZE}x{SIZE} at {FPS} fps, {audio_seconds:.1f} s of audio: "
           f"{factor:.0f}x real time (target >= 10x)")
     print(f"1.5 s window clip with muxing, {SIZE}x{SIZE} at {FPS} fps: median "
