@@ -13,7 +13,7 @@ import torch
 
 from camabc_core import hookspecs
 from camabc_core.errors import CorpusFormatError
-from camabc_core.interfaces import AudioWindow, EncoderOutput
+from camabc_core.interfaces import AnimationRequest, AudioWindow, EncoderOutput
 from camabc_core.recipe import AlignerSpec, EncoderSpec, FusionSpec, WindowSection
 
 DOC_PATH = Path(__file__).parents[1] / "docs" / "plugins.md"
@@ -145,11 +145,20 @@ def test_dataset_example(empty_registry, tmp_path):
     assert len(lenient.words) == 2
 
 
-def test_animator_example(empty_registry):
+def test_animator_example(empty_registry, tmp_path):
     load_example("register_animators", empty_registry)
     reference = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     animator = empty_registry.create("animator", "still")
-    frames = animator.animate(reference, np.zeros(1600, np.float32), 16000, fps=25, num_frames=3)
+    request = AnimationRequest(
+        reference=reference,
+        reference_path=tmp_path / "reference.png",
+        audio=np.zeros(1920, np.float32),
+        audio_path=tmp_path / "speech.wav",
+        sample_rate=16000,
+        fps=25,
+        num_frames=3,
+    )
+    frames = np.stack(list(animator.animate(request)))
     assert frames.shape == (3, 4, 5, 3)
     assert frames.dtype == np.uint8
     assert (frames[2] == reference).all()
