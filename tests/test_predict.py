@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import shutil
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,9 @@ from camabc_core.inference.transcripts import load_transcript
 from camabc_core.records import Word
 from camabc_core.training import load_trained_model
 
-DATA = Path(__file__).parent / "data"
-CALL_AUDIO = DATA / "pyannote_call_audio" / "sample_first_14s.wav"
-CALL_STM = DATA / "pyannote_call" / "sample.stm"
+# A recorded 30 s two-person telephone call (MIT licence, see the LICENSE.md beside it).
+CALL = Path(__file__).parent.parent / "data" / "samples" / "pyannote_call"
+CALL_STM = CALL / "sample.stm"
 FOUR_CLASSES = ("NoBC", "Continuer", "Understanding", "Empathy")
 
 
@@ -304,10 +304,17 @@ def test_predict_command_reports_modality_mismatch(multimodal_run: Path, workspa
     assert not (tmp_path / "out").exists()
 
 
+def first_seconds_of(source: Path, seconds: float, target: Path) -> Path:
+    """Copy the first ``seconds`` of a PCM WAV file unchanged."""
+    with wave.open(str(source), "rb") as reader, wave.open(str(target), "wb") as writer:
+        writer.setparams(reader.getparams())
+        writer.writeframes(reader.readframes(round(seconds * reader.getframerate())))
+    return target
+
+
 def test_predict_on_recorded_call(audio_text_run: Path, tmp_path: Path) -> None:
-    """The first 14 s of a real telephone call with its STM transcript (one utterance runs past 14 s)."""
-    media = tmp_path / CALL_AUDIO.name
-    shutil.copy(CALL_AUDIO, media)
+    """The first 14 s of a real telephone call with its whole STM transcript, which goes on to 30 s."""
+    media = first_seconds_of(CALL / "sample.wav", 14.0, tmp_path / "call_first_14s.wav")
     output = tmp_path / "call"
     code = main(["predict", str(media), "--transcript", str(CALL_STM), "--checkpoint", str(audio_text_run),
                  "--step", "0", "--output", str(output), "--no-plot"])

@@ -153,6 +153,8 @@ def test_old_input_is_dropped() -> None:
         predictor.predict(9.7)
     with pytest.raises(ValueError, match="past the audio pushed so far"):
         predictor.predict(10.1)
+    # A rejected request leaves the earliest accepted time where it was.
+    assert predictor._earliest_now() == pytest.approx(9.75)
 
 
 def test_predict_needs_now_without_audio() -> None:

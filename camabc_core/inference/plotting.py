@@ -124,8 +124,10 @@ def plot_timeline(timeline: Timeline, samples: np.ndarray | None, sample_rate: i
     for moment in timeline.moments:
         for axis in (wave_axis, probability_axis):
             axis.axvline(moment.time, color="crimson", linewidth=1, alpha=0.8)
-        probability_axis.annotate(moment.class_name, (moment.time, 1.0), xytext=(2, -2),
-                                  textcoords="offset points", fontsize=8, color="crimson", va="top")
+        # Vertical, left of the line, so labels near the end of the media stay inside the figure.
+        probability_axis.annotate(moment.class_name, (moment.time, 1.0), xytext=(-2, -2),
+                                  textcoords="offset points", fontsize=8, color="crimson",
+                                  rotation=90, ha="right", va="top")
     if timeline.padded.any():
         probability_axis.axvspan(0, min(timeline.window_seconds, duration), color="0.9", zorder=0,
                                  label="padded window")
@@ -133,12 +135,14 @@ def plot_timeline(timeline: Timeline, samples: np.ndarray | None, sample_rate: i
     probability_axis.set_xlim(0, duration)
     probability_axis.set_xlabel("time (s)")
     probability_axis.set_ylabel("probability")
-    probability_axis.legend(loc="upper left", fontsize=8, ncol=len(timeline.classes) + 2)
+    # Below the axes, where it hides neither curves nor moment labels.
+    probability_axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8,
+                            ncol=len(timeline.classes) + 2, frameon=False)
 
     figure.tight_layout()
     with atomic_path(path) as temporary, warnings.catch_warnings():
         # Missing glyphs were reported once by font_family; matplotlib would warn per character.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-        figure.savefig(temporary, dpi=100, format="png")
+        figure.savefig(temporary, dpi=100, format="png", bbox_inches="tight")
     plt.close(figure)
     return path

@@ -114,7 +114,7 @@ class StreamingPredictor:
         self._audio = AudioRingBuffer(self._window_samples + delay_samples + 1)
         # (end, start, arrival, text) of the speaker's words, sorted; same order as the offline index.
         self._speaker_words: list[tuple[float, float, int, str]] = []
-        # (start, end) of the listener's words, in arrival order.
+        # (start, end) of the listener's words and other listener speech, in arrival order.
         self._listener_speech: deque[tuple[float, float]] = deque()
         # (timestamp, image) sorted by timestamp; images already at the encoder's frame size.
         self._frame_times: list[float] = []
@@ -247,8 +247,9 @@ class StreamingPredictor:
                 f"input ({self._earliest_now() + self.max_delay_seconds:.3f} s); its input was dropped. "
                 f"Raise max_delay_seconds to look further back"
             )
-        self._latest_now = max(self._latest_now, now)
         window = self.window_at(now)
+        # Only a window that could be cut moves the memory bound forward.
+        self._latest_now = max(self._latest_now, now)
         self._forget_old_input()
         return class_probabilities(self.model, [window])[0]
 
