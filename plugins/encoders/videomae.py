@@ -8,7 +8,11 @@ from typing import ClassVar
 import numpy as np
 import torch
 from camabc_plugins.encoders.loading import TransformersEncoder, build_config, build_model
-from transformers import VideoMAEConfig, VideoMAEImageProcessor, VideoMAEModel
+
+# The PIL image processor is used directly: the default one needs torchvision, which has no build
+# matching every torch release, and transformers would fall back to this class with a warning anyway.
+from transformers import VideoMAEConfig, VideoMAEModel
+from transformers import VideoMAEImageProcessorPil as VideoMAEImageProcessor
 
 from camabc_core.errors import RecipeError
 from camabc_core.interfaces import EncoderOutput, Modality, VideoWindow
