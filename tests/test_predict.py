@@ -238,6 +238,40 @@ def test_transcript_entirely_past_media_end(audio_text_run: Path, workspace: Pat
         predict_timeline(model, recipe, scheme.classes, wav, words, speaker="A", listener="B")
 
 
+def write_pcm_wav(path: Path, channels: np.ndarray) -> Path:
+    """Write float channels (C, N) in [-1, 1] as a 16-bit PCM WAV file at 16 kHz."""
+    with wave.open(str(path), "wb") as writer:
+        writer.setnchannels(channels.shape[0])
+        writer.setsampwidth(2)
+        writer.setframerate(16000)
+        writer.writeframes((channels.T * 32767).astype("<i2").tobytes())
+    return path
+
+
+def test_channel_speakers_select_channel(audio_text_run: Path, tmp_path: Path) -> None:
+    """With one channel per person the windows take the speaker's channel, not the zeroed mix."""
+    model, recipe, scheme = load_trained_model(audio_text_run)
+    rng = np.random.default_rng(1)
+    speaker_channel = 0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)
+    listener_channel = rng.normal(0, 0.2, 16000)
+    stereo = write_pcm_wav(tmp_path / "stereo.wav", np.stack([speaker_channel, listener_channel]))
+    mono = write_pcm_wav(tmp_path / "speaker.wav", speaker_channel[None])
+    words = [Word("A", 0.1, 0.4, "yeah"), Word("B", 0.3, 0.6, "네"), Word("A", 0.5, 0.9, "right")]
+
+    by_channel = predict_timeline(model, recipe, scheme.classes, stereo, words, channel_speakers=("A", "B"),
+                                  speaker="A", listener="B", step=0.25)
+    # The same speaker audio alone, with no listener words to zero out.
+    speaker_words = [word for word in words if word.speaker == "A"]
+    speaker_only = predict_timeline(model, recipe, scheme.classes, mono, speaker_words,
+                                    speaker="A", listener="B", step=0.25)
+    mixed = predict_timeline(model, recipe, scheme.classes, stereo, words,
+                             speaker="A", listener="B", step=0.25)
+
+    assert by_channel.times.tolist() == [0.25, 0.4, 0.5, 0.75, 0.9, 1.0]
+    np.testing.assert_allclose(by_channel.probabilities, speaker_only.probabilities, atol=1e-6)
+    assert np.abs(mixed.probabilities - by_channel.probabilities).max() > 1e-4
+
+
 def test_video_model_on_audio_file(multimodal_run: Path, workspace: Path) -> None:
     model, recipe, scheme = load_trained_model(multimodal_run)
     wav = write_clip(workspace / "audio-only.wav", seconds=1.0, video=False)

@@ -86,6 +86,13 @@ def test_audio_window_zeroes_listener_speech() -> None:
     assert window.samples[6400:].max() == 0.0
 
 
+def test_speaker_channel_audio_not_zeroed() -> None:
+    predictor = predictor_for(("audio",), audio_is_speaker_channel=True)
+    predictor.push_audio(np.ones(RATE, dtype=np.float32))
+    predictor.push_word(Word("B", 0.70, 0.75, "네"))
+    assert predictor.window_at(1.0).audio.samples.min() == 1.0
+
+
 def test_audio_window_before_start_is_padded() -> None:
     predictor = predictor_for(("audio",))
     predictor.push_audio(np.full(RATE // 5, 0.5, dtype=np.float32))  # 0.2 s
