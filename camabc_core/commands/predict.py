@@ -9,6 +9,9 @@ from camabc_core.errors import CamabcError
 from camabc_core.inference.moments import DEFAULT_MIN_GAP_SECONDS, DEFAULT_THRESHOLD
 from camabc_core.inference.transcripts import TRANSCRIPT_FORMATS
 
+#: Moments listed on the terminal; the files always contain all of them.
+PRINTED_MOMENTS = 20
+
 DESCRIPTION = """\
 Predict when and how the listener should backchannel while the speaker talks. The model runs at the
 end of every speaker word and every --step seconds. Output files in --output: timeline.csv and
@@ -95,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
     timeline = result.timeline
     print(f"speaker {timeline.speaker!r}, listener {timeline.listener!r}: {timeline.times.size} points, "
           f"{len(timeline.moments)} backchannel moments")
-    for moment in timeline.moments:
+    for moment in timeline.moments[:PRINTED_MOMENTS]:
         print(f"  {moment.time:8.2f} s  {moment.class_name:<14} score {moment.score:.3f}")
+    if len(timeline.moments) > PRINTED_MOMENTS:
+        print(f"  ... and {len(timeline.moments) - PRINTED_MOMENTS} more in timeline.json")
     for kind, path in result.paths.items():
         print(f"{kind}: {path}")
     return 0

@@ -63,10 +63,10 @@ def font_family(words: Sequence[Word]) -> list[str]:
 
 def _draw_words(axis, words: Sequence[Word], speaker: str, width_inches: float, duration: float) -> None:
     family = font_family(words)
-    shown = [w for w in words if w.start < duration]
-    label_words = len(shown) / width_inches <= MAX_LABELLED_WORDS_PER_INCH
+    visible_words = [w for w in words if w.start < duration]
+    label_words = len(visible_words) / width_inches <= MAX_LABELLED_WORDS_PER_INCH
     rows = {True: 0, False: 0}  # next label row of the speaker and of the others
-    for word in shown:
+    for word in visible_words:
         is_speaker = word.speaker == speaker
         colour = SPEAKER_COLOUR if is_speaker else LISTENER_COLOUR
         axis.axvspan(word.start, min(word.end, duration), color=colour, alpha=0.12, linewidth=0)

@@ -88,7 +88,7 @@ class StreamingPredictor:
     stays bounded: about ``audio_seconds + max_delay_seconds`` of audio and frames.
 
     Inputs must arrive before the ``now`` that needs them: a word or frame pushed after a prediction
-    that should have used it changes only later predictions. The offline timeline knows each
+    that should have used it changes only later predictions. The offline timeline uses each
     listener word from its start, so a stream equals it only when listener words are pushed by then.
     """
 
