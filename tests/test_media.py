@@ -265,8 +265,8 @@ def test_unneeded_nonreference_frames_skipped(constant_rate_video: Path) -> None
         stream.codec_context.skip_frame = "NONREF"
         reference = {round(float(frame.time) * 30) for frame in container.decode(stream)}
     # Request a frame whose predecessor is a non-reference frame, so that one can be skipped.
-    wanted = next(i for i in range(1, 59) if i - 1 not in reference and i not in keyframes)
-    keyframe = max(k for k in keyframes if k <= wanted)
+    requested = next(i for i in range(1, 59) if i - 1 not in reference and i not in keyframes)
+    keyframe = max(k for k in keyframes if k <= requested)
 
     reader = VideoReader(constant_rate_video)
     returned: list[int] = []
@@ -279,14 +279,14 @@ def test_unneeded_nonreference_frames_skipped(constant_rate_video: Path) -> None
         return frame
 
     reader._decode_next = record  # type: ignore[method-assign]
-    images, _ = reader.frames_at([(wanted + 0.5) / 30])
+    images, _ = reader.frames_at([(requested + 0.5) / 30])
     reader.close()
 
-    assert gray_indices(images) == [wanted]
+    assert gray_indices(images) == [requested]
     # From the keyframe to the frame after the request: every reference frame, the requested frame
     # and the next one (read to see that the requested frame is the last shown before the time).
-    assert returned == [i for i in range(keyframe, wanted + 2) if i in reference or i >= wanted]
-    assert wanted - 1 not in returned
+    assert returned == [i for i in range(keyframe, requested + 2) if i in reference or i >= requested]
+    assert requested - 1 not in returned
 
 
 def test_frames_resized(constant_rate_video: Path) -> None:

@@ -122,7 +122,7 @@ def test_unmapped_category_skipped_but_blocks_nobc() -> None:
     ],
 )
 def test_nobc_tolerance(tolerance: float, expected: set[tuple[float, str, str]]) -> None:
-    # A ratio of 10 asks for more points than exist, so every candidate is taken.
+    # A ratio of 10 requests more points than exist, so every candidate is taken.
     samples = build_backchannel_samples(
         [two_speaker_dialogue()],
         FOUR_CLASS,
@@ -188,7 +188,8 @@ def test_three_speaker_partner() -> None:
     events = (BackchannelEvent("B", 2.2, 2.3, "CONTINUER"), BackchannelEvent("A", 0.5, 0.6, "EMPATHY"))
     dialogue = Conversation("three", words, events, ("A", "B", "C"))
     samples = build_backchannel_samples([dialogue], FOUR_CLASS, sampling(nobc_ratio=0.0), seed=0)
-    # B's own word at 2.1 s is skipped; nobody but A spoke before 0.5 s, so the first other speaker.
+    # B's own word at 2.1 s is skipped. Before 0.5 s only A has spoken, so B (the first other speaker)
+    # is the partner.
     assert [(s.time, s.speaker, s.listener) for s in samples] == [(0.5, "B", "A"), (2.2, "C", "B")]
 
 

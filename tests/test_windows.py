@@ -133,7 +133,7 @@ def test_multichannel_audio_takes_speaker_channel(tmp_path: Path) -> None:
         {"audio"},
     )
 
-    # No masking: each channel already holds one speaker.
+    # No masking, because each channel contains one speaker only.
     assert np.allclose(extractor.extract_audio(sample(1.5, "B", "A")).samples, 0.75, atol=1e-4)
     assert np.allclose(extractor.extract_audio(sample(1.5, "A", "B")).samples, 0.25, atol=1e-4)
     with pytest.raises(MediaError, match=r"speaker 'C' has no channel"):
