@@ -68,9 +68,10 @@ def describe(durations: list[float], cpu_durations: list[float] | None = None) -
 
 
 def benchmark_samples(root: Path) -> None:
-    from camabc_plugins.datasets.backcast import BackcastReader
+    from camabc_core.registry import get_registry
 
-    conversations, load_seconds = timed(lambda: BackcastReader().load(root))
+    reader = get_registry().create("dataset", "backcast")
+    conversations, load_seconds = timed(lambda: reader.load(root))
     assert isinstance(conversations, list)
     words = sum(len(c.words) for c in conversations)
     events = sum(len(c.backchannels) for c in conversations)
