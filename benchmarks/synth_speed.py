@@ -8,7 +8,7 @@ data/samples/pyannote_call:
 2. seconds per 1.5 s window clip in the full pipeline (driving audio, animation, wav, H.264/AAC
    muxing with moviepy, manifest record), the median over ``--clips`` clips.
 
-Run: ``python benchmarks/synth.py`` (add ``--clips 40`` for a longer sample).
+Run: ``python benchmarks/synth_speed.py`` (add ``--clips 40`` for a longer sample).
 """
 
 from __future__ import annotations
@@ -18,14 +18,9 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-# Run as a script, this file's folder is first on sys.path, and this file's name would hide the synth package.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
 
 import numpy as np
 
