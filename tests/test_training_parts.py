@@ -6,7 +6,6 @@ import math
 import random
 import unicodedata
 
-import attrs
 import numpy as np
 import pytest
 import torch
@@ -165,26 +164,18 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
 
 
 def test_backchannel_loss_adds_weighted_alignment():
-    @attrs.frozen
-    class Output:
-        logits: torch.Tensor
-        alignment_loss: torch.Tensor
-
     # Equal logits over two classes: cross-entropy ln 2. Total = ln 2 + 0.1 × 2.
     alignment = torch.tensor(2.0, requires_grad=True)
-    loss = backchannel_alignment_loss(Output(torch.zeros(1, 2), alignment), torch.tensor([0]), 0.1)
+    output = {"logits": torch.zeros(1, 2), "alignment_loss": alignment, "layer_losses": {}}
+    loss = backchannel_alignment_loss(output, torch.tensor([0]), 0.1)
 
     assert loss.total.item() == pytest.approx(math.log(2) + 0.2)
     assert loss.parts == pytest.approx({"loss": math.log(2) + 0.2, "ce": math.log(2), "align": 2.0})
 
 
 def test_context_alignment_needs_gradient():
-    @attrs.frozen
-    class Output:
-        loss: torch.Tensor
-
     with pytest.raises(RecipeError, match="context_alignment: null"):
-        context_alignment_loss(Output(torch.tensor(0.0)))
+        context_alignment_loss({"alignment_loss": torch.tensor(0.0), "layer_losses": {}})
 
 
 def test_context_alignment_rejected_for_one_modality():

@@ -19,8 +19,6 @@ from camabc_core.training import load_trained_model
 from camabc_core.training.loop import StepEvent
 from camabc_core.training.runner import train_run
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():

@@ -37,18 +37,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
     from camabc_core.training.runner import default_run_dir, train_run, train_seeds
 
     recipe = recipe_from_args(args)
-    output_dir = args.output_dir or default_run_dir(recipe)
+    output_dir = Path(args.output_dir or default_run_dir(recipe))
     seeds = args.seeds or recipe.run.seeds
     if seeds:
         _, aggregate = train_seeds(recipe, seeds, output_dir, resume=args.resume)
-        if aggregate is not None:
-            print((Path(output_dir) / "report.md").read_text(encoding="utf-8"))
-        return 0
-    result = train_run(recipe, output_dir, resume=args.resume)
-    if result.metrics is not None:
-        print((Path(output_dir) / "report.md").read_text(encoding="utf-8"))
-    print(f"run directory: {output_dir}")
+        scored = aggregate is not None
+    else:
+        scored = train_run(recipe, output_dir, resume=args.resume).metrics is not None
+    # Under `accelerate launch` only the main process writes the report, so only it prints one.
+    if PartialState().is_main_process:
+        if scored:
+            print((output_dir / "report.md").read_text(encoding="utf-8"))
+        print(f"run directory: {output_dir}")
     return 0

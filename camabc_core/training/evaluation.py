@@ -81,16 +81,18 @@ def predict_samples(
         local_indices.append(torch.tensor([shard[i] for i in batch.indices.tolist()]))
     model.train(was_training)
 
-    indices = torch.cat(local_indices).numpy()
-    probabilities = torch.cat(local_probabilities).numpy()
-    losses = torch.cat(local_losses).numpy()
+    # A process whose shard is empty (fewer samples than processes) contributes no part.
+    parts = []
+    if local_indices:
+        parts.append((torch.cat(local_indices).numpy(), torch.cat(local_probabilities).numpy(),
+                      torch.cat(local_losses).numpy()))
     if world_size > 1:
         from accelerate.utils import gather_object
 
-        gathered = gather_object([(indices, probabilities, losses)])
-        indices = np.concatenate([part[0] for part in gathered])
-        probabilities = np.concatenate([part[1] for part in gathered])
-        losses = np.concatenate([part[2] for part in gathered])
+        parts = gather_object(parts)
+    indices = np.concatenate([part[0] for part in parts])
+    probabilities = np.concatenate([part[1] for part in parts])
+    losses = np.concatenate([part[2] for part in parts])
     order = np.argsort(indices, kind="stable")
     probabilities = probabilities[order]
     labels = np.array([-1 if s.label is None else s.label for s in samples], dtype=np.int64)

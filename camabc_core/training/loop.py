@@ -276,6 +276,10 @@ class Trainer:
         state.history.append(entry)
         if self.is_main:
             log_epoch_summary(entry)
+            if state.stopped_early:
+                logger.info("early stopping: validation macro F1 has not improved for %d epochs "
+                            "(best %.2f at epoch %d)", state.epochs_without_improvement,
+                            100 * state.best_metric, state.best_epoch + 1)
 
         scheduler.step()  # per-epoch decay of the encoder and alignment learning rates
         state.epoch += 1
@@ -306,9 +310,6 @@ class Trainer:
         else:
             state.epochs_without_improvement += 1
             if stage.patience is not None and state.epochs_without_improvement >= stage.patience:
-                logger.info("early stopping: validation macro F1 has not improved for %d epochs "
-                            "(best %.2f at epoch %d)", state.epochs_without_improvement,
-                            100 * state.best_metric, state.best_epoch + 1)
                 state.stopped_early = True
 
     def save_last(self, state: ckpt.TrainingState, optimizer: Any, scheduler: Any) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 import torch
+from accelerate import PartialState
 
 from camabc_core.errors import CamabcError, RecipeError
 from camabc_core.metrics import ClassificationMetrics
@@ -126,34 +127,36 @@ def _differing_keys(left: Any, right: Any, prefix: str = "") -> list[str]:
 
 
 class _RunLogFile:
-    """Copies log records into RUN_DIR/train.log (main process only) while active.
+    """Copies log records into RUN_DIR/train.log on the main process while active.
 
     camabc's own INFO records (progress lines, epoch summaries) reach the file even when the
-    application configured a higher level. The previous level is restored on exit.
+    application configured a higher level. The other processes of a distributed run log warnings
+    and errors only, so each line appears once. Levels are restored on exit.
     """
 
-    def __init__(self, run_dir: Path, enabled: bool) -> None:
+    def __init__(self, run_dir: Path, is_main: bool) -> None:
         self.handler = None
         self.package_logger = logging.getLogger("camabc_core")
         self.previous_level = self.package_logger.level
-        if enabled:
+        self.level = logging.WARNING
+        if is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             self.handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
             self.handler.setLevel(logging.INFO)
             self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            self.level = min(logging.INFO, self.package_logger.getEffectiveLevel())
 
     def __enter__(self) -> _RunLogFile:
         if self.handler is not None:
             logging.getLogger().addHandler(self.handler)
-            if self.package_logger.getEffectiveLevel() > logging.INFO:
-                self.package_logger.setLevel(logging.INFO)
+        self.package_logger.setLevel(self.level)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self.handler is not None:
             logging.getLogger().removeHandler(self.handler)
             self.handler.close()
-            self.package_logger.setLevel(self.previous_level)
+        self.package_logger.setLevel(self.previous_level)
 
 
 def train_run(
@@ -257,7 +260,7 @@ def train_seeds(
                for seed in seeds]
     scored = {r.seed: r.metrics for r in results if r.metrics is not None}
     aggregate = None
-    if scored:
+    if scored and PartialState().is_main_process:
         aggregate = write_aggregate_report(output_dir, recipe.run.name, scored, recipe.evaluation.split)
         logger.info("macro F1 over seeds %s: %.2f ± %.2f", sorted(scored),
                     100 * aggregate["macro_f1"]["mean"], 100 * aggregate["macro_f1"]["std"])

@@ -59,16 +59,27 @@ def check_stages(recipe: Recipe, modalities: tuple[str, ...]) -> None:
 
 
 class StageForward(nn.Module):
-    """Wraps the model so both stages go through ``forward`` (DDP synchronises gradients only there)."""
+    """Wraps the model so both stages go through ``forward`` and return plain dicts of tensors.
+
+    DistributedDataParallel synchronises gradients only for calls of ``forward``. With
+    ``find_unused_parameters`` it also walks the output for tensors, and it cannot see inside attrs
+    classes such as ``ModelOutput``: it would take every parameter for unused and fail in backward.
+    The output is ``{"alignment_loss", "layer_losses"}`` plus ``"logits"`` (B, C) unless
+    ``alignment_only``.
+    """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, inputs: Mapping[str, Mapping[str, torch.Tensor]], alignment_only: bool = False):
+    def forward(self, inputs: Mapping[str, Mapping[str, torch.Tensor]],
+                alignment_only: bool = False) -> dict[str, Any]:
         if alignment_only:
-            return self.model.forward_alignment(inputs)
-        return self.model(inputs)
+            aligned = self.model.forward_alignment(inputs)
+            return {"alignment_loss": aligned.loss, "layer_losses": dict(aligned.layer_losses)}
+        output = self.model(inputs)
+        return {"logits": output.logits, "alignment_loss": output.alignment_loss,
+                "layer_losses": dict(output.layer_losses)}
 
 
 @attrs.frozen
@@ -79,23 +90,14 @@ class StageLoss:
     parts: dict[str, float]
 
 
-def alignment_loss_of(output: Any) -> torch.Tensor:
-    """Return the summed alignment loss of a model output or of an aligner output."""
-    loss = getattr(output, "alignment_loss", None)
-    if loss is None:
-        loss = getattr(output, "loss", None)
-    if loss is None:
-        raise TypeError(f"{type(output).__name__} has neither 'alignment_loss' nor 'loss'")
-    return loss
-
-
-def layer_parts(output: Any) -> dict[str, float]:
-    layer_losses = getattr(output, "layer_losses", None) or {}
+def layer_parts(output: Mapping[str, Any]) -> dict[str, float]:
+    layer_losses = output.get("layer_losses") or {}
     return {f"align_l{layer}": float(value.detach()) for layer, value in sorted(layer_losses.items())}
 
 
-def context_alignment_loss(output: Any) -> StageLoss:
-    alignment = alignment_loss_of(output)
+def context_alignment_loss(output: Mapping[str, Any]) -> StageLoss:
+    """Return the Context Alignment loss from a ``StageForward`` output: the summed alignment loss."""
+    alignment = output["alignment_loss"]
     if not alignment.requires_grad:
         raise RecipeError(
             "the alignment loss has no gradient (aligner 'none' or a single modality); "
@@ -104,9 +106,11 @@ def context_alignment_loss(output: Any) -> StageLoss:
     return StageLoss(alignment, {"align": float(alignment.detach()), **layer_parts(output)})
 
 
-def backchannel_alignment_loss(output: Any, labels: torch.Tensor, alignment_weight: float) -> StageLoss:
-    cross_entropy = F.cross_entropy(output.logits.float(), labels)
-    alignment = alignment_loss_of(output)
+def backchannel_alignment_loss(output: Mapping[str, Any], labels: torch.Tensor,
+                               alignment_weight: float) -> StageLoss:
+    """Return cross-entropy + ``alignment_weight`` × summed alignment loss of a StageForward output."""
+    cross_entropy = F.cross_entropy(output["logits"].float(), labels)
+    alignment = output["alignment_loss"]
     total = cross_entropy + alignment_weight * alignment if alignment_weight else cross_entropy
     parts = {"loss": float(total.detach()), "ce": float(cross_entropy.detach())}
     if alignment.requires_grad:  # aligners without a loss (``none``) return a constant zero
