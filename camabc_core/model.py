@@ -36,7 +36,7 @@ from camabc_core.interfaces import (
     Modality,
     Window,
 )
-from camabc_core.recipe import Recipe
+from camabc_core.recipe import EncoderSpec, Recipe
 
 ModelInputs = Mapping[str, Mapping[str, torch.Tensor]]
 
@@ -110,7 +110,7 @@ class BackchannelModel(nn.Module):
             spec = getattr(section.encoders, modality)
             if spec is None:
                 continue
-            encoder = registry.create("encoder", spec.name, spec=spec, window=recipe.data.window)
+            encoder = _build_encoder(registry, modality, spec, recipe)
             _check_component(encoder, Encoder, f"model.encoders.{modality}", spec.name)
             encoders[modality] = encoder
         if not encoders:
@@ -187,6 +187,20 @@ def move_inputs(inputs: ModelInputs, device: torch.device | str) -> dict[str, di
 
 def _count(module: nn.Module) -> int:
     return sum(parameter.numel() for parameter in module.parameters())
+
+
+def _build_encoder(registry: ComponentRegistry, modality: Modality, spec: EncoderSpec, recipe: Recipe) -> Any:
+    """Build one encoder, turning a ValueError from the model code into a RecipeError naming the key."""
+    try:
+        return registry.create("encoder", spec.name, spec=spec, window=recipe.data.window)
+    except ValueError as error:
+        # transformers raises ValueError for sizes that do not fit together, e.g. a hidden_size that
+        # num_attention_heads does not divide, in wording that names no recipe key.
+        raise RecipeError(
+            f"model.encoders.{modality}: the {spec.name!r} encoder cannot be built from this config "
+            f"(ValueError: {error}). Check the sizes in model.encoders.{modality}.config and the "
+            "checkpoint's config; for example, hidden_size must be a multiple of num_attention_heads."
+        ) from error
 
 
 def _check_component(component: Any, expected: type, key: str, name: str) -> None:

@@ -15,6 +15,8 @@ import attrs
 from camabc_core.errors import PluginError
 
 ENTRY_POINT_GROUP = "camabc"
+#: The distribution whose entry points are the built-in plugins (encoders, aligners, ...).
+BUILTIN_DISTRIBUTION = "camabc"
 STRICT_ENV = "CAMABC_STRICT_PLUGINS"
 DISABLE_ENV = "CAMABC_DISABLE_PLUGINS"
 
@@ -104,3 +106,10 @@ def disable_hint(plugin_name: str) -> str:
     if plugin_name not in names:
         names.append(plugin_name)
     return f"{DISABLE_ENV}={','.join(names)}"
+
+
+def unknown_disabled_names(sources: list[PluginSource]) -> list[str]:
+    """Return the names in ``CAMABC_DISABLE_PLUGINS`` that match no entry-point or distribution name."""
+    known = {source.name for source in sources}
+    known.update(source.distribution for source in sources if source.distribution is not None)
+    return [name for name in disabled_plugin_names() if name not in known]

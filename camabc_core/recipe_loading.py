@@ -28,7 +28,15 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 
 from camabc_core.recipe import Recipe
 from camabc_core.recipe_validation import InvalidRecipeError, validate_recipe
-from camabc_core.recipe_yaml import LineMapping, dump_yaml, parse_yaml, write_text_atomic
+from camabc_core.recipe_yaml import (
+    LineMapping,
+    describe_utf8_error,
+    describe_yaml_error,
+    dump_yaml,
+    excerpt_line,
+    parse_yaml,
+    write_text_atomic,
+)
 from camabc_core.suggestions import closest_match
 
 if TYPE_CHECKING:
@@ -48,11 +56,18 @@ __all__ = [
 KeyPath = tuple[str | int, ...]
 
 
-def _parse_yaml(text: str, source: str) -> tuple[Any, list[str]]:
+def _parse_yaml_file(text: str, source: str) -> tuple[Any, list[str]]:
+    """Parse a recipe file; a syntax error becomes "FILE:LINE:COLUMN: invalid YAML: ..." and the line."""
     try:
         return parse_yaml(text)
     except yaml.YAMLError as error:
-        raise InvalidRecipeError(source, [f"invalid YAML: {error}"]) from error
+        problem = describe_yaml_error(error, text)
+        if problem.line is None:
+            raise InvalidRecipeError(source, [f"{source}: invalid YAML: {problem.message}"]) from error
+        where = f"{source}:{problem.line}" + (f":{problem.column}" if problem.column is not None else "")
+        excerpt = excerpt_line(text, problem.line, problem.column)
+        message = f"{where}: invalid YAML: {problem.message}" + (f"\n{excerpt}" if excerpt else "")
+        raise InvalidRecipeError(source, [message]) from error
 
 
 # -- overrides ----------------------------------------------------------------------------------
@@ -67,9 +82,15 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
             "--set", [f"--set {text!r}: expected KEY=VALUE with a dotted key, e.g. data.window.num_frames=8"]
         )
     try:
-        value, duplicate_keys = _parse_yaml(raw_value, "--set")
-    except InvalidRecipeError as error:
-        raise InvalidRecipeError("--set", [f"--set {text!r}: {error.problems[0]}"]) from error
+        value, duplicate_keys = parse_yaml(raw_value)
+    except yaml.YAMLError as error:
+        # Columns count from the start of KEY=VALUE, as the user typed it.
+        problem = describe_yaml_error(error, raw_value, first_line_offset=len(key) + 1)
+        where = ""
+        if problem.line is not None:
+            where = f" at line {problem.line}, column {problem.column}"
+        message = f"--set {text!r}: invalid YAML{where}: {problem.message}"
+        raise InvalidRecipeError("--set", [message]) from error
     if duplicate_keys:
         raise InvalidRecipeError("--set", [f"--set {text!r}: {problem}" for problem in duplicate_keys])
     return parts, value
@@ -85,7 +106,8 @@ def _apply_override(data: dict[str, Any], parts: tuple[str, ...], value: Any) ->
             node[part] = child
         elif not isinstance(child, dict):
             section = ".".join(parts[: depth + 1])
-            return f"{'.'.join(parts)} (from --set): {section} is a {_yaml_type_name(child)}, not a section"
+            kind = _with_article(_yaml_type_name(child))
+            return f"{'.'.join(parts)} (from --set): {section} is {kind}, not a section"
         node = child
     node[parts[-1]] = value
     if isinstance(node, LineMapping):
@@ -350,6 +372,10 @@ def _yaml_type_name(value: Any) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+def _with_article(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _describe_value(value: Any) -> str:
     if value is None or isinstance(value, Mapping | list):
         return _yaml_type_name(value)
@@ -413,10 +439,16 @@ def load_recipe(
     """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data_bytes = Path(path).read_bytes()
     except OSError as error:
         raise InvalidRecipeError(source, [f"cannot read the file: {error.strerror or error}"]) from error
-    data, problems = _parse_yaml(text, source)
+    try:
+        text = data_bytes.decode("utf-8")
+    except UnicodeDecodeError as error:
+        problem = describe_utf8_error(data_bytes, error)
+        message = f"{source}:{problem.line}:{problem.column}: {problem.message}"
+        raise InvalidRecipeError(source, [message]) from error
+    data, problems = _parse_yaml_file(text, source)
     recipe = _structure_recipe(data, overrides, source, problems)
     if validate:
         validate_recipe(recipe, registry, source=source)

@@ -6,12 +6,13 @@ Every check runs and every problem is reported in one error, so a user fixes a r
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from camabc_core.errors import PluginError, RecipeError
 from camabc_core.labels import build_label_scheme
-from camabc_core.recipe import EncoderSpec, Recipe, StageSection
+from camabc_core.recipe import AlignerSpec, EncoderSpec, Recipe, StageSection
 
 if TYPE_CHECKING:
     from camabc_core.registry import Registry
@@ -28,8 +29,12 @@ class InvalidRecipeError(RecipeError):
         self.source = source
         self.problems = list(problems)
         count = f"{len(self.problems)} problem" + ("s" if len(self.problems) != 1 else "")
-        lines = "\n".join(f"  - {problem}" for problem in self.problems)
-        super().__init__(f"invalid recipe {source} ({count}):\n{lines}")
+        super().__init__(f"invalid recipe {source} ({count}):\n{format_problem_list(self.problems)}")
+
+
+def format_problem_list(problems: Sequence[str]) -> str:
+    """Render problems as a "  - " list; the later lines of a problem (a quoted source line) are indented."""
+    return "\n".join("  - " + problem.replace("\n", "\n    ") for problem in problems)
 
 
 def validate_recipe(recipe: Recipe, registry: Registry | None = None, *, source: str = "recipe") -> None:
@@ -101,7 +106,7 @@ def _check_data(recipe: Recipe, registry: Registry, problems: list[str]) -> None
         )
 
     window = data.window
-    if window.audio_seconds <= 0:
+    if _is_finite("data.window.audio_seconds", window.audio_seconds, problems) and window.audio_seconds <= 0:
         problems.append(f"data.window.audio_seconds: must be more than 0 s, got {window.audio_seconds}")
     if window.text_words < 1:
         problems.append(f"data.window.text_words: must be at least 1 word, got {window.text_words}")
@@ -121,22 +126,23 @@ def _check_data(recipe: Recipe, registry: Registry, problems: list[str]) -> None
             )
 
     sampling = data.sampling
-    if sampling.nobc_ratio < 0:
+    if _is_finite("data.sampling.nobc_ratio", sampling.nobc_ratio, problems) and sampling.nobc_ratio < 0:
         problems.append(f"data.sampling.nobc_ratio: must be 0 or more, got {sampling.nobc_ratio}")
-    if sampling.nobc_tolerance_seconds < 0:
-        problems.append(
-            "data.sampling.nobc_tolerance_seconds: must be 0 s or more, "
-            f"got {sampling.nobc_tolerance_seconds}"
-        )
+    tolerance = sampling.nobc_tolerance_seconds
+    if _is_finite("data.sampling.nobc_tolerance_seconds", tolerance, problems) and tolerance < 0:
+        problems.append(f"data.sampling.nobc_tolerance_seconds: must be 0 s or more, got {tolerance}")
     if len(sampling.split) != len(SPLIT_NAMES):
         problems.append(
             f"data.sampling.split: must list 3 proportions ({', '.join(SPLIT_NAMES)}), got {sampling.split}"
         )
+    elif not all(math.isfinite(ratio) for ratio in sampling.split):
+        problems.append(f"data.sampling.split: every proportion must be finite, got {sampling.split}")
     elif any(ratio <= 0 for ratio in sampling.split):
         problems.append(f"data.sampling.split: every proportion must be more than 0, got {sampling.split}")
-    if not 0 <= sampling.label_noise < 1:
+    label_noise = sampling.label_noise
+    if _is_finite("data.sampling.label_noise", label_noise, problems) and not 0 <= label_noise < 1:
         problems.append(
-            f"data.sampling.label_noise: must be in [0, 1) (a fraction of labels), got {sampling.label_noise}"
+            f"data.sampling.label_noise: must be in [0, 1) (a fraction of labels), got {label_noise}"
         )
 
 
@@ -154,13 +160,18 @@ def _check_model(recipe: Recipe, registry: Registry, problems: list[str]) -> Non
             _check_encoder(registry, modality, spec, problems)
 
     aligner = model.aligner
-    _check_component(registry, "aligner", aligner.name, "model.aligner.name", problems)
+    aligner_factory = _check_component(registry, "aligner", aligner.name, "model.aligner.name", problems)
     if not aligner.layers:
         problems.append("model.aligner.layers: must list at least one encoder layer")
     elif len(set(aligner.layers)) != len(aligner.layers):
         problems.append(f"model.aligner.layers: contains duplicates {aligner.layers}")
-    if aligner.temperature <= 0:
-        problems.append(f"model.aligner.temperature: must be more than 0, got {aligner.temperature}")
+    elif _reads_recipe_layers(aligner_factory):
+        for modality, spec in encoders.items():
+            if spec is not None:
+                _check_layers_exist(aligner, modality, spec, problems)
+    temperature = aligner.temperature
+    if _is_finite("model.aligner.temperature", temperature, problems) and temperature <= 0:
+        problems.append(f"model.aligner.temperature: must be more than 0, got {temperature}")
     if aligner.projection_size < 1:
         problems.append(f"model.aligner.projection_size: must be at least 1, got {aligner.projection_size}")
     if aligner.num_heads < 1:
@@ -172,7 +183,7 @@ def _check_model(recipe: Recipe, registry: Registry, problems: list[str]) -> Non
         )
 
     _check_component(registry, "fusion", model.fusion.name, "model.fusion.name", problems)
-    if not 0 <= model.dropout < 1:
+    if _is_finite("model.dropout", model.dropout, problems) and not 0 <= model.dropout < 1:
         problems.append(f"model.dropout: must be in [0, 1), got {model.dropout}")
 
 
@@ -188,6 +199,63 @@ def _check_encoder(registry: Registry, modality: str, spec: EncoderSpec, problem
             )
     if spec.max_length < 1:
         problems.append(f"{path}.max_length: must be at least 1 token, got {spec.max_length}")
+    _check_encoder_config(path, spec.config or {}, problems)
+
+
+def _config_int(config: dict[str, Any], key: str) -> int | None:
+    """Return ``config[key]`` when it is an integer (not a bool); other types are left to the encoder."""
+    value = config.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _check_encoder_config(path: str, config: dict[str, Any], problems: list[str]) -> None:
+    """Check the transformers config sizes that the recipe states, without building the model.
+
+    NOTE: a size the recipe leaves out comes from the checkpoint or the config class, which are not
+    loaded here. A mismatch with such a size (e.g. hidden_size 7 with the 12 heads of the transformers
+    HuBERT, BERT and VideoMAE defaults) is reported when the model is built.
+    """
+    for key in ("num_hidden_layers", "hidden_size", "num_attention_heads"):
+        value = _config_int(config, key)
+        if value is not None and value < 1:
+            problems.append(f"{path}.config.{key}: must be at least 1, got {value}")
+    hidden_size = _config_int(config, "hidden_size")
+    num_heads = _config_int(config, "num_attention_heads")
+    if hidden_size is None or num_heads is None or hidden_size < 1 or num_heads < 1:
+        return
+    if hidden_size % num_heads:
+        problems.append(
+            f"{path}.config.hidden_size: attention splits hidden_size across num_attention_heads "
+            f"({num_heads}), so it must be a multiple of {num_heads}, got {hidden_size}"
+        )
+
+
+def _check_layers_exist(aligner: AlignerSpec, modality: str, spec: EncoderSpec, problems: list[str]) -> None:
+    """Report aligned layers beyond the encoder's ``num_hidden_layers`` when the recipe states it."""
+    num_layers = _config_int(spec.config or {}, "num_hidden_layers")
+    if num_layers is None or num_layers < 1:
+        return
+    missing = [layer for layer in aligner.layers if not -num_layers <= layer < num_layers]
+    if missing:
+        problems.append(
+            f"model.aligner.layers: contains {', '.join(map(str, missing))}, but "
+            f"model.encoders.{modality}.config.num_hidden_layers is {num_layers}; use 0-based layers "
+            f"0..{num_layers - 1}, or negative ones counted from the end (-1 is the last layer)"
+        )
+
+
+def _reads_recipe_layers(factory: object) -> bool:
+    """Return False when the aligner class behind ``factory`` declares that it ignores aligner.layers."""
+    owner = factory.__self__ if inspect.ismethod(factory) else factory
+    return bool(getattr(owner, "uses_recipe_layers", True)) if inspect.isclass(owner) else True
+
+
+def _is_finite(path: str, value: float, problems: list[str]) -> bool:
+    """Append a problem for NaN or infinity, which pass every range comparison unnoticed."""
+    if math.isfinite(value):
+        return True
+    problems.append(f"{path}: must be a finite number, got {value}")
+    return False
 
 
 def _declared_modality(factory: object) -> str | None:
@@ -214,7 +282,9 @@ def _check_component(
 def _check_stage(stage_name: str, stage: StageSection, problems: list[str]) -> None:
     def at_least(field: str, minimum: float, unit: str = "") -> None:
         value = getattr(stage, field)
-        if value is not None and value < minimum:
+        if value is None or not _is_finite(f"{stage_name}.{field}", value, problems):
+            return
+        if value < minimum:
             problems.append(f"{stage_name}.{field}: must be at least {minimum}{unit}, got {value}")
 
     at_least("epochs", 1)
@@ -225,5 +295,5 @@ def _check_stage(stage_name: str, stage: StageSection, problems: list[str]) -> N
     at_least("max_samples_per_epoch", 1)
     for field in ("lr_encoders", "lr_classifier", "lr_alignment", "weight_decay", "alignment_weight"):
         at_least(field, 0)
-    if not 0 < stage.lr_decay <= 1:
+    if _is_finite(f"{stage_name}.lr_decay", stage.lr_decay, problems) and not 0 < stage.lr_decay <= 1:
         problems.append(f"{stage_name}.lr_decay: must be in (0, 1], got {stage.lr_decay}")

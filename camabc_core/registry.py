@@ -25,6 +25,7 @@ import pluggy
 from camabc_core import hookspecs
 from camabc_core.errors import PluginError
 from camabc_core.plugin_sources import (
+    BUILTIN_DISTRIBUTION,
     DISABLE_ENV,
     STRICT_ENV,
     PluginFailure,
@@ -34,8 +35,9 @@ from camabc_core.plugin_sources import (
     disabled_plugin_names,
     source_of_entry_point,
     strict_plugins,
+    unknown_disabled_names,
 )
-from camabc_core.suggestions import did_you_mean
+from camabc_core.suggestions import closest_match, did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,19 @@ class ComponentInfo:
     version: str | None
 
 
+@attrs.frozen
+class ComponentConflict:
+    """A component name that two or more plugins register for one kind; ``claims`` are in load order."""
+
+    kind: str
+    name: str
+    claims: tuple[ComponentInfo, ...]
+
+    def describe(self) -> str:
+        """Return the message that names every claiming plugin and which one to disable."""
+        return describe_conflict(self.kind, self.name, list(self.claims))
+
+
 @attrs.define
 class _KindTable:
     """Components of one kind by name; ``conflicts`` maps a name to every component claiming it."""
@@ -81,13 +96,36 @@ def describe_unknown_component(kind: str, name: str, available: list[str]) -> st
 
 
 def describe_conflict(kind: str, name: str, claims: list[ComponentInfo]) -> str:
-    """Build the message for a component name registered by two or more plugins."""
+    """Build the message for a component name registered by two or more plugins, with the fix."""
     owners = " and ".join(
         f"{claim.plugin!r} ({claim.distribution or 'registered by hand'})" for claim in claims
     )
+    return f"{kind} {name!r} is registered by more than one plugin: {owners}. {_conflict_fix(claims)}"
+
+
+def _conflict_fix(claims: list[ComponentInfo]) -> str:
+    """Name the plugin to disable: a third-party one rather than a built-in one.
+
+    Disabling a plugin removes every component it provides, so disabling the built-in ``encoders``
+    plugin to resolve a clash on ``hubert`` would also remove ``bert`` and ``videomae``.
+    """
+    installed = [claim for claim in claims if claim.distribution is not None]
+    builtin = [claim for claim in installed if claim.distribution == BUILTIN_DISTRIBUTION]
+    third_party = [claim for claim in installed if claim.distribution != BUILTIN_DISTRIBUTION]
+    if not installed:
+        return "Unregister one of them with Registry.unregister_plugin."
+    if builtin and third_party:
+        hints = " or ".join(disable_hint(claim.plugin) for claim in third_party)
+        distributions = " or ".join(sorted({str(claim.distribution) for claim in third_party}))
+        return (
+            f"Disable the third-party plugin with {hints}, or uninstall {distributions}. Keep the built-in "
+            f"plugin {builtin[0].plugin!r} enabled, because disabling it also removes every other "
+            "component it provides."
+        )
+    hints = " or ".join(disable_hint(claim.plugin) for claim in installed)
     return (
-        f"{kind} {name!r} is registered by more than one plugin: {owners}. Uninstall one of them or "
-        f"disable it with {disable_hint(claims[-1].plugin)}."
+        f"Uninstall one of them, or disable one with {hints}; disabling a plugin removes every "
+        "component it provides."
     )
 
 
@@ -102,6 +140,7 @@ class Registry:
         self._failure_keys: set[tuple[str, str]] = set()
         self._disabled: list[PluginSource] = []
         self._seen_entry_points: set[tuple[str, str]] = set()
+        self._warned_disabled_names: set[str] = set()
         self._discovered = False
         self._tables: dict[str, _KindTable] = {}
 
@@ -111,7 +150,9 @@ class Registry:
         """Load every entry point of the ``camabc`` group that is not loaded yet; calling it again is safe."""
         strict = strict_plugins()
         disabled = set(disabled_plugin_names())
-        for entry_point in camabc_entry_points():
+        entry_points = camabc_entry_points()
+        self._warn_unknown_disabled_names([source_of_entry_point(point) for point in entry_points])
+        for entry_point in entry_points:
             key = (entry_point.name, entry_point.value)
             if key in self._seen_entry_points:
                 continue
@@ -119,6 +160,29 @@ class Registry:
             self._load_entry_point(entry_point, disabled, strict)
         self._discovered = True
         self._tables.clear()
+
+    def _warn_unknown_disabled_names(self, sources: list[PluginSource]) -> None:
+        """Log once per name when ``CAMABC_DISABLE_PLUGINS`` lists a plugin that is not installed."""
+        unknown = [
+            name for name in unknown_disabled_names(sources) if name not in self._warned_disabled_names
+        ]
+        if not unknown:
+            return
+        self._warned_disabled_names.update(unknown)
+        plugin_names = sorted({source.name for source in sources})
+        distributions = sorted({source.distribution for source in sources if source.distribution})
+        listed = []
+        for name in unknown:
+            match = closest_match(name, [*plugin_names, *distributions])
+            listed.append(f"{name!r} (did you mean {match!r}?)" if match else repr(name))
+        logger.warning(
+            "%s lists names that match no installed plugin, so they disable nothing: %s. "
+            "Installed plugins: %s (distributions: %s).",
+            DISABLE_ENV,
+            ", ".join(listed),
+            ", ".join(plugin_names) or "none",
+            ", ".join(distributions) or "none",
+        )
 
     def _load_entry_point(
         self, entry_point: importlib.metadata.EntryPoint, disabled: set[str], strict: bool
@@ -243,15 +307,17 @@ class Registry:
         ``stage`` completes "failed ...": "to load" or "in register_encoders".
         """
         reason = f"{type(error).__name__}: {error}"
+        # Messages such as the hook problems already end with a full stop.
+        sentence = reason if reason.endswith((".", "!", "?")) else f"{reason}."
         message = (
-            f"{source.describe()} failed {stage}: {reason}. Its components are unavailable. "
-            f"Fix or uninstall it, or skip it with {disable_hint(source.name)}; "
-            f"set {STRICT_ENV}=1 to raise instead."
+            f"{source.describe()} failed {stage}: {sentence} Its components are unavailable. "
+            f"Fix or uninstall it, or skip it with {disable_hint(source.name)}"
         )
         if strict:
             if hasattr(error, "add_note"):
-                error.add_note(message)
+                error.add_note(f"{message}; {STRICT_ENV} is set, so the error is raised.")
             return
+        message += f"; set {STRICT_ENV}=1 to raise instead."
         key = (source.name, stage)
         if key in self._failure_keys:
             return
@@ -405,6 +471,14 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         """Return the sorted component names of one kind."""
         return sorted(self._table(kind).components)
+
+    def conflicts(self) -> list[ComponentConflict]:
+        """Return every component name that two or more plugins register, for every kind."""
+        return [
+            ComponentConflict(kind=kind, name=name, claims=tuple(claims))
+            for kind in KINDS
+            for name, claims in sorted(self._table(kind).conflicts.items())
+        ]
 
     def components(self) -> list[ComponentInfo]:
         """Return every component of every kind, conflicting registrations included."""

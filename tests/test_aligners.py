@@ -280,6 +280,19 @@ def test_layers_out_of_range_rejected():
         MultiLayerAligner(shapes(audio=(6, 12)), layers=[1, 1])
 
 
+@pytest.mark.parametrize("temperature", [0.0, float("nan"), float("inf")])
+def test_temperature_must_be_finite_and_positive(temperature):
+    with pytest.raises(RecipeError, match="temperature a finite number > 0"):
+        MultiLayerAligner(shapes(audio=(6, 2), text=(5, 2)), layers=[1], temperature=temperature)
+
+
+def test_only_projection_aligner_ignores_layers():
+    assert MultiLayerAligner.uses_recipe_layers
+    assert JointCrossAttentionAligner.uses_recipe_layers
+    assert CrossSelfAttentionAligner.uses_recipe_layers
+    assert not ProjectionAligner.uses_recipe_layers
+
+
 def test_projection_size_divisible_by_heads():
     with pytest.raises(RecipeError, match="not divisible"):
         MultiLayerAligner(shapes(audio=(6, 2), text=(5, 2)), layers=[1], projection_size=6, num_heads=4)

@@ -176,6 +176,26 @@ def test_encoder_in_wrong_slot(tokenizer_dir):
         build(recipe)
 
 
+def test_inconsistent_encoder_config_names_key(tokenizer_dir):
+    recipe = make_recipe(tokenizer_dir, ("audio", "text"))
+    recipe.model.encoders.audio = hubert_spec(num_attention_heads=3)  # 3 does not divide hidden_size 16
+
+    with pytest.raises(RecipeError) as raised:
+        build(recipe)
+    message = str(raised.value)
+    assert message.startswith("model.encoders.audio: the 'hubert' encoder cannot be built from this config")
+    assert "embed_dim must be divisible by num_heads" in message
+    assert "model.encoders.audio.config" in message
+
+
+def test_aligned_layer_missing_from_encoder(tokenizer_dir):
+    recipe = make_recipe(tokenizer_dir, ("audio", "text"))
+    recipe.model.aligner.layers = [99]
+
+    with pytest.raises(RecipeError, match=r"model\.aligner\.layers contains 99, but the audio encoder has 2"):
+        build(recipe)
+
+
 def test_fusion_incompatible_with_aligner(tokenizer_dir):
     with pytest.raises(RecipeError, match="fusion concat"):
         build(make_recipe(tokenizer_dir, aligner="none", fusion="hierarchical"))

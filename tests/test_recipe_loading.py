@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import typing
 
 import attrs
 import pytest
@@ -184,11 +185,74 @@ def test_duplicate_keys_reported(tmp_path):
 
 
 def test_invalid_yaml_and_top_level(tmp_path):
-    assert load_problems(write_recipe(tmp_path, "run: [\n"))[0].startswith("invalid YAML:")
+    path = write_recipe(tmp_path, "run: [\n")
+    # The file ends inside the list; past the last line there is no source line to quote.
+    assert load_problems(path) == [
+        f"{path}:2:1: invalid YAML: expected the node content, but found '<stream end>'"
+    ]
     assert load_problems(write_recipe(tmp_path, "- run\n")) == [
         "a recipe is a mapping of sections (run, data, model, ...), got list"
     ]
     assert load_problems(tmp_path / "missing.yaml")[0].startswith("cannot read the file:")
+
+
+def test_yaml_syntax_error_gives_file_line_column(tmp_path):
+    path = write_recipe(tmp_path, "data:\n  window: {num_frames: 8\n  x: [\n")
+    # The parser notices the unclosed mapping at the ':' on line 3 and names where the mapping opened.
+    assert load_problems(path) == [
+        f"{path}:3:4: invalid YAML: expected ',' or '}}', but got ':' "
+        "(while parsing a flow mapping that starts at line 2, column 11)\n"
+        "  x: [\n"
+        "   ^"
+    ]
+    assert "<unicode string>" not in str(load_problems(path))
+
+
+def test_yaml_tab_and_control_character(tmp_path):
+    tab = write_recipe(tmp_path, "run:\n\tseed: 1\n", name="tab.yaml")
+    (problem,) = load_problems(tab)
+    assert problem.startswith(
+        f"{tab}:2:1: invalid YAML: found character '\\t' that cannot start any token; indent with spaces"
+    )
+    control = write_recipe(tmp_path, "run:\n  name: a\x07b\n", name="control.yaml")
+    assert load_problems(control) == [
+        f"{control}:2:10: invalid YAML: the non-printable character U+0007 is not allowed in YAML; "
+        "remove it\n"
+        "  name: a\x07b\n"
+        "         ^"
+    ]
+
+
+def test_invalid_yaml_in_override_gives_column(tmp_path):
+    path = write_recipe(tmp_path, "")
+    # Columns count in the whole KEY=VALUE text: '[' is at column 22, the value ends after it.
+    assert load_problems(path, ["model.aligner.layers=[9"]) == [
+        "--set 'model.aligner.layers=[9': invalid YAML at line 1, column 24: expected ',' or ']', "
+        "but got '<stream end>' (while parsing a flow sequence that starts at line 1, column 22)"
+    ]
+
+
+def test_non_utf8_recipe_names_byte_and_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    # "대화" is 2 characters in 6 UTF-8 bytes, so the byte 0xe9 is at column 12 but byte offset 20.
+    path.write_bytes("run:\n  name: 대화 ".encode() + b"caf\xe9\n")
+    assert load_problems(path) == [
+        f"{path}:2:15: byte 0xe9 (byte offset 23) is not valid UTF-8. Save the file as UTF-8, or convert "
+        "it with e.g. `iconv -f latin1 -t utf-8 OLD > NEW` (-f cp949 for a Korean Windows file)"
+    ]
+
+
+def test_utf16_recipe_named_as_utf16(tmp_path):
+    path = tmp_path / "utf16.yaml"
+    path.write_bytes("run: {seed: 1}\n".encode("utf-16"))
+    (problem,) = load_problems(path)
+    assert problem.startswith(f"{path}:1:1: the file starts with a UTF-16 byte order mark, so it is UTF-16")
+
+
+def test_utf8_byte_order_mark_accepted(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes("\ufeffrun: {seed: 4}\n".encode())
+    assert load_recipe(path, validate=False).run.seed == 4
 
 
 def test_empty_file_gives_defaults(tmp_path):
@@ -218,13 +282,20 @@ def test_overrides_are_yaml_values(tmp_path):
 
 
 def test_override_paths_checked_like_keys(tmp_path):
-    path = write_recipe(tmp_path, "model:\n  aligner:\n    layers: [9]\n")
+    path = write_recipe(tmp_path, "data:\n  window: {num_frames: 8}\nmodel:\n  aligner:\n    layers: [9]\n")
     problems = load_problems(
         path,
-        ["data.window.num_frame=8", "model.aligner.layers.first=1", "no-equals-sign", "run.seed=x"],
+        [
+            "data.window.num_frame=8",
+            "model.aligner.layers.first=1",
+            "data.window.num_frames.size=1",
+            "no-equals-sign",
+            "run.seed=x",
+        ],
     )
     assert problems == [
         "model.aligner.layers.first (from --set): model.aligner.layers is a list, not a section",
+        "data.window.num_frames.size (from --set): data.window.num_frames is an integer, not a section",
         "--set 'no-equals-sign': expected KEY=VALUE with a dotted key, e.g. data.window.num_frames=8",
         "data.window.num_frame (from --set): unknown key. Did you mean 'num_frames'?",
         "run.seed (from --set): expected an integer, got string 'x'",
@@ -360,3 +431,101 @@ def test_load_recipe_validates_by_default(tmp_path, components):
     path = write_recipe(tmp_path, "model:\n  encoders:\n    audio: {name: hubret}\n")
     with pytest.raises(InvalidRecipeError, match=r"unknown encoder 'hubret'\. Did you mean 'hubert'\?"):
         load_recipe(path, registry=components)
+
+
+def float_field_paths(cls: type = Recipe, prefix: str = "") -> list[str]:
+    """Every dotted key path of the schema whose value is a float or a list of floats."""
+    paths = []
+    for field in attrs.fields(cls):
+        annotation = typing.get_type_hints(cls)[field.name]
+        inner = [argument for argument in typing.get_args(annotation) if argument is not type(None)]
+        section = inner[0] if len(inner) == 1 and attrs.has(inner[0]) else annotation
+        if attrs.has(section):
+            paths.extend(float_field_paths(section, f"{prefix}{field.name}."))
+        elif float in (annotation, *typing.get_args(annotation)):
+            paths.append(f"{prefix}{field.name}")
+    return paths
+
+
+def test_float_field_paths_cover_known_fields():
+    paths = float_field_paths()
+    for path in (
+        "data.window.audio_seconds",
+        "data.sampling.split",
+        "data.sampling.label_noise",
+        "model.aligner.temperature",
+        "model.dropout",
+        "backchannel_alignment.lr_decay",
+        "context_alignment.lr_encoders",
+    ):
+        assert path in paths
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_non_finite_floats_rejected_everywhere(components, value):
+    for path in float_field_paths():
+        override = f"{path}=[1.0, {value}, 1.0]" if path == "data.sampling.split" else f"{path}={value}"
+        recipe = recipe_from_dict(
+            {"model": {"encoders": {"audio": {"name": "hubert"}, "text": {"name": "bert"}}}}, [override]
+        )
+        with pytest.raises(InvalidRecipeError) as raised:
+            validate_recipe(recipe, components)
+        # One problem per field: the finiteness check replaces the range check, never adds to it.
+        (problem,) = raised.value.problems
+        assert problem.startswith(f"{path}: ")
+        assert "finite" in problem
+
+
+def encoder_config_recipe(audio_config, layers, aligner="mma") -> Recipe:
+    return recipe_from_dict(
+        {
+            "model": {
+                "encoders": {"audio": {"name": "hubert", "config": audio_config}, "text": {"name": "bert"}},
+                "aligner": {"name": aligner, "layers": layers},
+            }
+        }
+    )
+
+
+def test_aligned_layers_checked_against_config(components):
+    recipe = encoder_config_recipe({"num_hidden_layers": 2}, [0, -2, 2, 99, -3])
+    with pytest.raises(InvalidRecipeError) as raised:
+        validate_recipe(recipe, components)
+    assert raised.value.problems == [
+        "model.aligner.layers: contains 2, 99, -3, but model.encoders.audio.config.num_hidden_layers is 2; "
+        "use 0-based layers 0..1, or negative ones counted from the end (-1 is the last layer)"
+    ]
+    validate_recipe(encoder_config_recipe({"num_hidden_layers": 2}, [0, 1]), components)
+    # Without num_hidden_layers the layer count is the checkpoint's, which validation does not load.
+    validate_recipe(encoder_config_recipe({"hidden_size": 16}, [99]), components)
+
+
+def test_aligner_that_ignores_layers_not_checked(components):
+    class LastLayerAligner:
+        uses_recipe_layers = False
+
+    class LastLayerPlugin:
+        @hookimpl
+        def register_aligners(self, register):
+            register("last-layer", LastLayerAligner)
+
+    components.register_plugin(LastLayerPlugin(), name="last-layer")
+    validate_recipe(encoder_config_recipe({"num_hidden_layers": 2}, [9], aligner="last-layer"), components)
+
+
+def test_encoder_config_sizes_checked(components):
+    recipe = encoder_config_recipe({"hidden_size": 16, "num_attention_heads": 3}, [0])
+    with pytest.raises(InvalidRecipeError) as raised:
+        validate_recipe(recipe, components)
+    assert raised.value.problems == [
+        "model.encoders.audio.config.hidden_size: attention splits hidden_size across num_attention_heads "
+        "(3), so it must be a multiple of 3, got 16"
+    ]
+    recipe = encoder_config_recipe({"num_hidden_layers": 0, "hidden_size": 16, "num_attention_heads": 0}, [0])
+    with pytest.raises(InvalidRecipeError) as raised:
+        validate_recipe(recipe, components)
+    assert raised.value.problems == [
+        "model.encoders.audio.config.num_hidden_layers: must be at least 1, got 0",
+        "model.encoders.audio.config.num_attention_heads: must be at least 1, got 0",
+    ]
+    validate_recipe(encoder_config_recipe({"hidden_size": 16, "num_attention_heads": 4}, [0]), components)

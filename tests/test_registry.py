@@ -116,6 +116,16 @@ def test_strict_mode_reraises_import_error(good_and_broken, monkeypatch):
     assert any("camabc-broken 1.2.0" in note for note in getattr(raised.value, "__notes__", []))
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes need Python 3.11")
+def test_strict_mode_note_does_not_suggest_strict(good_and_broken, monkeypatch):
+    monkeypatch.setenv("CAMABC_STRICT_PLUGINS", "1")
+    with pytest.raises(ImportError) as raised:
+        Registry().names("encoder")
+    (note,) = raised.value.__notes__
+    assert note.endswith("; CAMABC_STRICT_PLUGINS is set, so the error is raised.")
+    assert "to raise instead" not in note
+
+
 def test_invalid_strict_value_rejected(good_and_broken, monkeypatch):
     monkeypatch.setenv("CAMABC_STRICT_PLUGINS", "maybe")
     with pytest.raises(PluginError, match="CAMABC_STRICT_PLUGINS='maybe' is invalid"):
@@ -131,6 +141,21 @@ def test_disabled_plugin_not_imported(good_and_broken, monkeypatch, caplog, disa
     assert registry_errors(caplog) == []
     assert [source.name for source in registry.disabled_plugins()] == ["broken"]
     assert "broken_plugin" not in sys.modules
+
+
+def test_unknown_disabled_names_warned_once(good_and_broken, monkeypatch, caplog):
+    monkeypatch.setenv("CAMABC_DISABLE_PLUGINS", "nosuchplugin, brokn,camabc-broken")
+    registry = Registry()
+    with caplog.at_level(logging.WARNING, logger="camabc_core.registry"):
+        registry.discover()
+        registry.discover()
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warnings == [
+        "CAMABC_DISABLE_PLUGINS lists names that match no installed plugin, so they disable nothing: "
+        "'nosuchplugin', 'brokn' (did you mean 'broken'?). Installed plugins: broken, good "
+        "(distributions: camabc-broken, camabc-good)."
+    ]
+    assert [source.name for source in registry.disabled_plugins()] == ["broken"]
 
 
 def test_disable_hint_keeps_listed_names(good_and_broken, monkeypatch, caplog):
@@ -155,6 +180,8 @@ def test_misspelled_hook_fails_at_discovery(fake_plugins, caplog):
     (message,) = registry_errors(caplog)
     assert "plugin 'typo'" in message
     assert "register_encoder" in message
+    assert "register_reference_generators. Its components are unavailable." in message
+    assert ".." not in message
     # The whole plugin is rejected, its correctly spelled hook included; the others still work.
     assert registry.names("fusion") == []
     assert registry.names("encoder") == ["good-encoder"]
@@ -186,6 +213,15 @@ def test_hook_without_marker_rejected(empty_registry):
 
     with pytest.raises(PluginError, match="defines register_encoders without the @hookimpl decorator"):
         empty_registry.register_plugin(UnmarkedPlugin(), name="unmarked")
+
+
+def test_unmarked_hook_message_has_one_full_stop(fake_plugins, caplog):
+    fake_plugins.add_module("unmarked_plugin", "def register_encoders(register):\n    pass\n")
+    fake_plugins.add_distribution("camabc-unmarked", "0.1.0", {"unmarked": "unmarked_plugin"})
+    Registry().discover()
+    (message,) = registry_errors(caplog)
+    assert "(from camabc_core.hookspecs import hookimpl). Its components are unavailable." in message
+    assert ".." not in message
 
 
 def test_hook_with_unknown_argument_rejected(empty_registry):
@@ -264,8 +300,12 @@ def test_same_name_from_two_plugins_conflicts(fake_plugins, caplog, monkeypatch)
     assert "encoder 'shared-name' is registered by more than one plugin" in message
     assert "'rival1' (camabc-rival1)" in message
     assert "'rival2' (camabc-rival2)" in message
-    assert "CAMABC_DISABLE_PLUGINS=rival2" in message
+    assert "disable one with CAMABC_DISABLE_PLUGINS=rival1 or CAMABC_DISABLE_PLUGINS=rival2" in message
     assert len(registry_errors(caplog)) == 1
+    (conflict,) = registry.conflicts()
+    assert (conflict.kind, conflict.name) == ("encoder", "shared-name")
+    assert [claim.plugin for claim in conflict.claims] == ["rival1", "rival2"]
+    assert conflict.describe() == message
     # Names without a conflict keep working; the listing shows both claims.
     assert registry.get("encoder", "only-in-1").__name__ == "RivalEncoder1"
     listed = [(info.name, info.plugin) for info in registry.components()]
@@ -279,6 +319,67 @@ def test_same_name_from_two_plugins_conflicts(fake_plugins, caplog, monkeypatch)
     monkeypatch.setenv("CAMABC_STRICT_PLUGINS", "1")
     with pytest.raises(PluginError, match="more than one plugin"):
         Registry().names("encoder")
+
+
+def test_conflict_with_builtin_names_third_party(fake_plugins, caplog):
+    fake_plugins.add_module(
+        "builtin_encoders",
+        """
+        from camabc_core.hookspecs import hookimpl
+
+
+        @hookimpl
+        def register_encoders(register):
+            register("hubert", dict)
+            register("bert", list)
+        """,
+    )
+    fake_plugins.add_module(
+        "third_party_hubert",
+        """
+        from camabc_core.hookspecs import hookimpl
+
+
+        @hookimpl
+        def register_encoders(register):
+            register("hubert", set)
+        """,
+    )
+    fake_plugins.add_distribution("camabc", "0.1.0", {"encoders": "builtin_encoders"})
+    fake_plugins.add_distribution("dupname", "0.3.1", {"dupname": "third_party_hubert"})
+    registry = Registry()
+
+    with pytest.raises(PluginError) as raised:
+        registry.get("encoder", "hubert")
+    assert str(raised.value) == (
+        "encoder 'hubert' is registered by more than one plugin: 'encoders' (camabc) and 'dupname' "
+        "(dupname). Disable the third-party plugin with CAMABC_DISABLE_PLUGINS=dupname, or uninstall "
+        "dupname. Keep the built-in plugin 'encoders' enabled, because disabling it also removes every "
+        "other component it provides."
+    )
+    assert registry.get("encoder", "bert") is list
+    assert registry_errors(caplog) == [str(raised.value)]
+
+
+def test_conflict_between_hand_registered_plugins(empty_registry):
+    class FirstRival:
+        @hookimpl
+        def register_fusions(self, register):
+            register("same", dict)
+
+    class SecondRival:
+        @hookimpl
+        def register_fusions(self, register):
+            register("same", list)
+
+    empty_registry.register_plugin(FirstRival(), name="rival1")
+    empty_registry.register_plugin(SecondRival(), name="rival2")
+    with pytest.raises(PluginError) as raised:
+        empty_registry.get("fusion", "same")
+    assert str(raised.value) == (
+        "fusion 'same' is registered by more than one plugin: 'rival1' (registered by hand) and 'rival2' "
+        "(registered by hand). Unregister one of them with Registry.unregister_plugin."
+    )
 
 
 def test_unknown_name_lists_available_and_closest(empty_registry):

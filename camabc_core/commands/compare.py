@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from camabc_core.errors import CamabcError
 
 
@@ -49,6 +47,8 @@ def load_prediction_sets(run_dir: Path, split: str) -> dict[str, dict]:
 
 def paired_groups(sets_a: dict[str, dict], sets_b: dict[str, dict], run_a: Path, run_b: Path):
     """Build PairedGroups, checking that both runs scored the same samples with the same labels."""
+    import numpy as np
+
     from camabc_core.metrics import PairedGroup
 
     if set(sets_a) != set(sets_b):
@@ -79,6 +79,8 @@ def paired_groups(sets_a: dict[str, dict], sets_b: dict[str, dict], run_a: Path,
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from camabc_core.metrics import macro_f1_score, paired_bootstrap_test, paired_randomization_test
 
     groups, classes = paired_groups(load_prediction_sets(args.run_a, args.split),

@@ -1,12 +1,17 @@
-"""``camabc plugins``: every component with its kind, name and origin, and every plugin that failed."""
+"""``camabc plugins``: every component with its kind, name and origin, name conflicts and failed plugins."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from camabc_core.registry import get_registry
+if TYPE_CHECKING:
+    from camabc_core.registry import Registry
+
+#: Appended to the NAME cell of a component that more than one plugin registers.
+CONFLICT_MARK = " (conflict)"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="list installed components and plugins that failed to load",
         description=(
             "List every component (encoder, aligner, fusion, dataset, animator, reference_generator) "
-            "with the plugin and distribution that provide it, then every plugin that failed to load."
+            "with the plugin and distribution that provide it, then every component name that two "
+            "plugins register and every plugin that failed to load. Exits with status 1 when a name "
+            "is registered twice, because recipes cannot use that name until one plugin is disabled."
         ),
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
@@ -23,7 +30,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    registry = get_registry()
+    from camabc_core.registry import get_registry
+
+    listing = describe_plugins(get_registry())
+    if args.json:
+        print(json.dumps(listing, indent=2))
+    else:
+        print_listing(listing)
+    return 1 if listing["conflicts"] else 0
+
+
+def describe_plugins(registry: Registry) -> dict[str, list[dict[str, Any]]]:
+    """Return the components, name conflicts, failed plugins and disabled plugins as JSON-ready lists."""
+    conflicts = [
+        {
+            "kind": conflict.kind,
+            "name": conflict.name,
+            "plugins": [
+                {"plugin": claim.plugin, "distribution": claim.distribution, "version": claim.version}
+                for claim in conflict.claims
+            ],
+            "message": conflict.describe(),
+        }
+        for conflict in registry.conflicts()
+    ]
     components = [
         {
             "kind": info.kind,
@@ -48,25 +78,38 @@ def run(args: argparse.Namespace) -> int:
         {"plugin": source.name, "distribution": source.distribution, "version": source.version}
         for source in registry.disabled_plugins()
     ]
+    return {"components": components, "conflicts": conflicts, "failures": failures, "disabled": disabled}
 
-    if args.json:
-        print(json.dumps({"components": components, "failures": failures, "disabled": disabled}, indent=2))
-        return 0
 
+def print_listing(listing: dict[str, list[dict[str, Any]]]) -> None:
+    """Print the component table, then the conflicts, failures and disabled plugins when there are any."""
     columns = ("kind", "name", "plugin", "distribution", "version")
-    if components:
-        print(_table(columns, [[row[column] or "-" for column in columns] for row in components]))
+    conflicting = {(conflict["kind"], conflict["name"]) for conflict in listing["conflicts"]}
+    if listing["components"]:
+        rows = []
+        for component in listing["components"]:
+            row = [component[column] or "-" for column in columns]
+            if (component["kind"], component["name"]) in conflicting:
+                row[1] += CONFLICT_MARK
+            rows.append(row)
+        print(_table(columns, rows))
     else:
         print("No components are registered.")
+
+    conflicts = listing["conflicts"]
+    if conflicts:
+        print(f"\nComponent names registered by more than one plugin ({len(conflicts)}):")
+        for conflict in conflicts:
+            print(f"  {conflict['message']}")
+    failures = listing["failures"]
     if failures:
         print(f"\nPlugins that failed to load ({len(failures)}):")
         for failure in failures:
             origin = f"{failure['distribution'] or 'registered by hand'} {failure['version'] or ''}".strip()
             print(f"  {failure['plugin']} ({origin}): {failure['reason']}")
-    if disabled:
-        names = ", ".join(row["plugin"] for row in disabled)
+    if listing["disabled"]:
+        names = ", ".join(row["plugin"] for row in listing["disabled"])
         print(f"\nDisabled by CAMABC_DISABLE_PLUGINS: {names}")
-    return 0
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

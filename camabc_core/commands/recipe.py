@@ -8,7 +8,6 @@ from pathlib import Path
 
 from camabc_core.commands.arguments import add_override_argument, add_recipe_arguments, recipe_from_args
 from camabc_core.errors import CamabcError
-from camabc_core.recipe_loading import InvalidRecipeError, load_recipe, recipe_to_yaml
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    # Imported here so that building the parser (camabc --help) does not load cattrs and the schema.
+    from camabc_core.recipe_loading import InvalidRecipeError, load_recipe
+    from camabc_core.recipe_validation import format_problem_list
+
     failed = 0
     for path in args.recipes:
         try:
@@ -44,8 +47,7 @@ def run_check(args: argparse.Namespace) -> int:
         except InvalidRecipeError as error:
             failed += 1
             print(f"{path}: {len(error.problems)} problem{'s' if len(error.problems) != 1 else ''}")
-            for problem in error.problems:
-                print(f"  - {problem}")
+            print(format_problem_list(error.problems))
         except CamabcError as error:
             failed += 1
             print(f"{path}: {error}")
@@ -58,5 +60,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from camabc_core.recipe_loading import recipe_to_yaml
+
     print(recipe_to_yaml(recipe_from_args(args)), end="")
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import torch
 from camabc_plugins.aligners.common import (
@@ -146,6 +147,8 @@ class ProjectionAligner(ProjectedAligner):
     Only ``projection_size`` is read from the recipe; the embeddings always come from each
     encoder's last layer.
     """
+
+    uses_recipe_layers: ClassVar[bool] = False
 
     def __init__(self, encoders: Mapping[Modality, EncoderShape], *, projection_size: int = 256) -> None:
         super().__init__(encoders, layers=(-1,), projection_size=projection_size, temperature=1.0)

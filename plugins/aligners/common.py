@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -118,6 +119,10 @@ class ProjectedAligner(Aligner):
     (negative ones count from the end); sample embeddings are taken at the final entry.
     """
 
+    #: Recipe validation checks model.aligner.layers against the encoder configs only for aligners
+    #: that read it; an aligner that ignores it sets this to False.
+    uses_recipe_layers: ClassVar[bool] = True
+
     def __init__(
         self,
         encoders: Mapping[Modality, EncoderShape],
@@ -132,10 +137,11 @@ class ProjectedAligner(Aligner):
             raise RecipeError("model.encoders: at least one of audio, text and video must be set.")
         if not layers or len(set(layers)) != len(layers):
             raise RecipeError(f"model.aligner.layers must be a non-empty list without repeats, got {layers}.")
-        if projection_size < 1 or temperature <= 0:
+        # NaN fails every comparison, so "not temperature > 0" also rejects it; infinity is rejected too.
+        if projection_size < 1 or not 0 < temperature < math.inf:
             raise RecipeError(
-                f"model.aligner.projection_size must be >= 1 and temperature > 0, got {projection_size} "
-                f"and {temperature}."
+                f"model.aligner.projection_size must be >= 1 and temperature a finite number > 0, got "
+                f"{projection_size} and {temperature}."
             )
         self.layers = tuple(layers)
         self.hidden_state_indices = {
