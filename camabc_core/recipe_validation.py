@@ -259,13 +259,18 @@ def _is_finite(path: str, value: float, problems: list[str]) -> bool:
 
 
 def _declared_modality(factory: object) -> str | None:
-    """Return the ``modality`` of the Encoder class behind a factory, when the factory is a class or
-    a classmethod; other factories cannot be inspected without building the encoder."""
+    """Return the modality an encoder factory declares without building the encoder.
+
+    A factory declares it as the ``modality`` of its Encoder class (a class or a classmethod), or as
+    a ``modality`` attribute of a plain function. Other factories cannot be inspected.
+    """
     owner = factory
     if inspect.ismethod(factory) and inspect.isclass(factory.__self__):
         owner = factory.__self__
-    modality = getattr(owner, "modality", None) if inspect.isclass(owner) else None
-    return modality if isinstance(modality, str) else None
+    if inspect.isclass(owner) or inspect.isfunction(owner):
+        modality = getattr(owner, "modality", None)
+        return modality if isinstance(modality, str) else None
+    return None
 
 
 def _check_component(

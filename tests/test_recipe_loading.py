@@ -529,3 +529,22 @@ def test_encoder_config_sizes_checked(components):
         "model.encoders.audio.config.num_attention_heads: must be at least 1, got 0",
     ]
     validate_recipe(encoder_config_recipe({"hidden_size": 16, "num_attention_heads": 4}, [0]), components)
+
+
+def test_builtin_encoder_under_wrong_modality(empty_registry):
+    # The built-in factories are plain functions; each declares its modality as an attribute.
+    from camabc_plugins import encoders
+
+    class OtherComponents(FakeComponents):
+        register_encoders = None
+
+    empty_registry.register_plugin(encoders, name="builtin-encoders")
+    empty_registry.register_plugin(OtherComponents(), name="fake-components")
+    recipe = valid_recipe()
+    recipe.model.encoders.audio = EncoderSpec(name="bert")
+    with pytest.raises(InvalidRecipeError) as raised:
+        validate_recipe(recipe, empty_registry)
+    assert (
+        "model.encoders.audio.name: encoder 'bert' encodes text, not audio; move it under "
+        "model.encoders.text"
+    ) in raised.value.problems

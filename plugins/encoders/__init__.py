@@ -47,6 +47,12 @@ def build_videomae(spec: EncoderSpec, window: WindowSection) -> Encoder:
     return __getattr__("VideoMAEEncoder").from_spec(spec, window)
 
 
+# Recipe validation reads these to catch an encoder placed under the wrong modality before building it.
+build_hubert.modality = "audio"
+build_bert.modality = "text"
+build_videomae.modality = "video"
+
+
 @hookimpl
 def register_encoders(register: Register) -> None:
     register("hubert", build_hubert)
