@@ -30,9 +30,42 @@ logger = logging.getLogger(__name__)
 _AUDIO_FORMAT = "fltp"
 
 
+def shorten_sphere_coding(path: str | os.PathLike[str]) -> str | None:
+    """Return the ``sample_coding`` of a SPHERE file whose samples are shorten-compressed, else None.
+
+    LDC distributes Switchboard-1 this way (``sample_coding -s26 ulaw,embedded-shorten-v2.00``), and
+    FFmpeg's SPHERE demuxer reads only uncompressed PCM, mu-law and A-law. Only the 1024-byte
+    header is read; a file that is not SPHERE returns None.
+    """
+    with open(path, "rb") as stream:
+        header = stream.read(1024).decode("ascii", errors="replace")
+    if not header.startswith("NIST_1A"):
+        return None
+    for line in header.splitlines():
+        fields = line.split(maxsplit=2)
+        if len(fields) == 3 and fields[0] == "sample_coding" and "shorten" in fields[2]:
+            return fields[2].strip()
+    return None
+
+
+def check_sphere_coding(path: str | os.PathLike[str]) -> None:
+    """Raise ``MediaError`` for an existing ``.sph`` file whose samples are shorten-compressed."""
+    path = Path(path)
+    if path.suffix.lower() != ".sph" or not path.is_file():
+        return
+    coding = shorten_sphere_coding(path)
+    if coding is not None:
+        raise MediaError(
+            f"{path}: SPHERE samples are compressed with shorten ({coding}), which FFmpeg "
+            f"cannot decode; decompress the corpus first (e.g. sph2pipe -f wav -p {path.name} "
+            f"{path.stem}.wav) and use the .wav files in place of the .sph files"
+        )
+
+
 def _open_container(path: Path, what: str) -> av.container.InputContainer:
     if not path.is_file():
         raise MediaError(f"{path}: {what} file not found; check the corpus root and the media paths")
+    check_sphere_coding(path)
     try:
         return av.open(str(path), mode="r")
     except av.FFmpegError as error:

@@ -185,27 +185,3 @@ def probe_duration(path: Path) -> float:
                          f"re-download or re-encode it") from error
     rate = 16000
     return decode_audio(path, rate).shape[1] / rate
-
-
-def check_sphere_coding(path: Path) -> None:
-    """Raise ``MediaError`` for a SPHERE file whose samples are shorten-compressed.
-
-    LDC distributes Switchboard-1 this way (``sample_coding -s26 ulaw,embedded-shorten-v2.00``), and
-    FFmpeg's SPHERE demuxer reads only uncompressed PCM, mu-law and A-law.
-    """
-    from camabc_core.errors import MediaError
-
-    if path.suffix.lower() != ".sph" or not path.is_file():
-        return
-    with path.open("rb") as stream:
-        header = stream.read(1024).decode("ascii", errors="replace")
-    if not header.startswith("NIST_1A"):
-        return
-    for line in header.splitlines():
-        fields = line.split(maxsplit=2)
-        if len(fields) == 3 and fields[0] == "sample_coding" and "shorten" in fields[2]:
-            raise MediaError(
-                f"{path}: SPHERE samples are compressed with shorten ({fields[2].strip()}), which FFmpeg "
-                f"cannot decode; decompress the corpus first (e.g. sph2pipe -f wav -p {path.name} "
-                f"{path.stem}.wav) and replace the .sph files with the .wav files"
-            )

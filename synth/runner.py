@@ -28,7 +28,7 @@ from synth.errors import SynthError
 from synth.jobs import ClipJob, ComponentSpec, Plan, ReferenceJob, Track
 from synth.levels import choose_active_tracks, frame_energies_db
 from synth.manifest import MANIFEST_NAME, append_record, read_manifest, rewrite_manifest
-from synth.media import check_sphere_coding, load_png, save_png, write_clip, write_wav
+from synth.media import load_png, save_png, write_clip, write_wav
 from synth.timing import samples_for_frames
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class _AudioFiles:
         if path != self._path:
             self._path = path
             try:
-                check_sphere_coding(Path(path))
+                # Decoding raises MediaError for shorten-compressed SPHERE files, naming sph2pipe.
                 self._value = AudioSource.from_file(path, self.sample_rate)
             except CamabcError as error:
                 self._value = error
