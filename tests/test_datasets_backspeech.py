@@ -171,7 +171,7 @@ def test_backspeech_empty_text_cell(tmp_path):
 
 @pytest.mark.parametrize("bad_line, reason", [
     ("1.0\t2.0", "expected 4 tab-separated fields"),
-    ("2.0\t1.0\tspeaker#A\t네.", "invalid span"),
+    ("-2.0\t1.0\tspeaker#A\t네.", "negative time"),
     ("1.0\t2.0\t\t네.", "empty speaker"),
     ("1.0\t2.0\tspeaker#A\t[네.(BC/continuer)", "invalid backchannel tag"),
 ])

@@ -99,7 +99,7 @@ def test_stm_reader_backchannel_words_removed(tmp_path):
     ("bad.stm", "call 1 A x 2.0 hello\n", "times must be seconds"),
     ("bad.stm", "call 1 A 0.0 1.0 <o,f0 hello\n", "unclosed <label>"),
     ("bad.rttm", "SPEAKER call 1 0.5\n", "expected at least 8 fields"),
-    ("bad.rttm", "SPEAKER call 1 0.5 -1 <NA> <NA> A <NA> <NA>\n", "negative onset"),
+    ("bad.rttm", "SPEAKER call 1 -0.5 1 <NA> <NA> A <NA> <NA>\n", "negative time"),
 ])
 def test_stm_malformed_line_names_file_and_line(tmp_path, name, content, reason):
     path = tmp_path / name

@@ -10,7 +10,9 @@ import pytest
 from camabc_plugins.datasets.switchboard import SwitchboardReader, is_backchannel_text
 from camabc_plugins.datasets.switchboard_metadata import SwitchboardSpeaker, read_switchboard_metadata
 
-from camabc_core.errors import CorpusFormatError
+from camabc_core.errors import CorpusFormatError, MediaError
+from camabc_core.media import AudioSource, shorten_sphere_coding
+from camabc_core.records import Word
 
 # Side A talks from 0.5 s to 4.6 s with a 0.6 s pause at 1.8 s, stops, then talks from 9.0 s.
 SIDE_A = [
@@ -198,3 +200,80 @@ def test_switchboard_metadata_quoted_and_header(tmp_path):
 def test_switchboard_metadata_missing_table(tmp_path):
     with pytest.raises(CorpusFormatError, match=re.escape("caller_tab.csv or caller.tab not found")):
         read_switchboard_metadata(tmp_path)
+
+
+SHORTEN_HEADER = ("NIST_1A\n   1024\nchannel_count -i 2\nsample_count -i 8000\nsample_rate -i 8000\n"
+                  "sample_n_bytes -i 1\nsample_coding -s26 ulaw,embedded-shorten-v2.00\nend_head\n")
+
+
+def write_shorten_sphere(path: Path) -> Path:
+    """Write a SPHERE header that declares shorten coding, padded to 1024 bytes, and some samples."""
+    path.write_bytes(SHORTEN_HEADER.encode("ascii").ljust(1024, b" ") + bytes(4000))
+    return path
+
+
+def test_shorten_sphere_detected(tmp_path):
+    shorten = write_shorten_sphere(tmp_path / "sw02001.sph")
+    plain = tmp_path / "plain.sph"
+    plain.write_bytes(SHORTEN_HEADER.replace("ulaw,embedded-shorten-v2.00", "ulaw").encode().ljust(1024))
+    not_sphere = tmp_path / "x.sph"
+    not_sphere.write_bytes(b"RIFF" + bytes(100))
+
+    assert shorten_sphere_coding(shorten) == "ulaw,embedded-shorten-v2.00"
+    assert shorten_sphere_coding(plain) is None
+    assert shorten_sphere_coding(not_sphere) is None
+
+
+def test_shorten_sphere_decoding_names_sph2pipe(tmp_path):
+    path = write_shorten_sphere(tmp_path / "sw02001.sph")
+
+    expected = (f"{path}: SPHERE samples are compressed with shorten (ulaw,embedded-shorten-v2.00), which "
+                f"FFmpeg cannot decode; decompress the corpus first (e.g. sph2pipe -f wav -p sw02001.sph "
+                f"sw02001.wav)")
+    with pytest.raises(MediaError, match=re.escape(expected)):
+        AudioSource.from_file(path)
+
+
+def test_switchboard_warns_about_shorten_audio(corpus, caplog):
+    write_shorten_sphere(corpus / "audio" / "sw02001.sph")
+
+    with caplog.at_level(logging.WARNING):
+        SwitchboardReader().load(corpus)
+
+    assert "swbd: 1 .sph file(s) are shorten-compressed" in caplog.text
+    assert "sph2pipe -f wav -p sw02001.sph sw02001.wav" in caplog.text
+
+
+def test_switchboard_prefers_converted_wav(corpus, caplog):
+    write_shorten_sphere(corpus / "audio" / "sw02001.sph")
+    (corpus / "audio" / "sw02001.wav").write_bytes(b"RIFF")
+
+    with caplog.at_level(logging.WARNING):
+        [conversation] = SwitchboardReader().load(corpus)
+
+    assert conversation.audio_path == corpus / "audio" / "sw02001.wav"
+    assert "shorten" not in caplog.text
+
+
+def test_switchboard_audio_dir_option(corpus, tmp_path):
+    converted = tmp_path / "converted"
+    converted.mkdir()
+    (converted / "sw02001.wav").write_bytes(b"RIFF")
+
+    [conversation] = SwitchboardReader(audio_dir=converted).load(corpus)
+    assert conversation.audio_path == converted / "sw02001.wav"
+
+    with pytest.raises(CorpusFormatError, match=re.escape(f"{tmp_path / 'nowhere'}: audio folder not found")):
+        SwitchboardReader(audio_dir=tmp_path / "nowhere").load(corpus)
+
+
+def test_switchboard_reversed_span_kept_at_end(corpus):
+    path = next(corpus.rglob("sw2001A-ms98-a-word.text"))
+    lines = path.read_text(encoding="latin-1").splitlines()
+    lines[3] = "sw2001A-ms98-a-0004 1.100000 0.900000 went"
+    path.write_text("\n".join(lines) + "\n", encoding="latin-1")
+    reader = SwitchboardReader()
+    [conversation] = reader.load(corpus)
+
+    assert Word("A", 0.9, 0.9, "went") in conversation.words
+    assert reader.reversed_spans == [f"{path}:4"]

@@ -36,7 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     stats.add_argument("dataset", metavar="DATASET", help="dataset reader name (see `camabc plugins`)")
-    stats.add_argument("root", type=Path, metavar="ROOT", help="corpus folder (or file) the reader reads")
+    stats.add_argument("root", type=Path, metavar="ROOT",
+                       help="corpus folder; backspeech, backcast, manifest and stm also accept one "
+                            "annotation file (.csv, word.tsv, .jsonl, .stm/.rttm)")
     stats.add_argument(
         "--json", action="store_true",
         help="print one JSON object: raw_categories, classes, splits, context_samples and more",
@@ -119,6 +121,42 @@ def format_table(statistics: dict[str, Any], dataset: str) -> str:
     return "\n".join(lines)
 
 
+def category_map_hint(statistics: dict[str, Any], scheme: LabelScheme) -> str:
+    """Return the ``--category-map`` options that keep the current mapping and add the unmapped categories.
+
+    The option replaces the whole default map, so the hint repeats the categories mapped now.
+    """
+    options = []
+    for category in statistics["raw_categories"]:
+        class_id = scheme.class_id(category)
+        class_name = "CLASS" if class_id is None else scheme.classes[class_id]
+        options.append(f"--category-map {_shell_word(f'{category}={class_name}')}")
+    choices = ", ".join(name for name in scheme.classes if name != scheme.classes[0])
+    return f"{' '.join(options)} (CLASS is one of {choices})"
+
+
+def _shell_word(text: str) -> str:
+    # BACKSpeech categories contain spaces ("request confirmation").
+    return f"'{text}'" if any(character.isspace() for character in text) else text
+
+
+def warn_about_labels(statistics: dict[str, Any], scheme: LabelScheme, root: Path) -> None:
+    """Log a warning when raw categories are unmapped or no Backchannel Alignment sample was built."""
+    unmapped = statistics["unmapped_categories"]
+    if unmapped:
+        listed = ", ".join(f"{category!r} ({count})" for category, count in unmapped.items())
+        logger.warning(
+            "%d backchannel(s) in categories that the %s label map leaves out are not sampled: %s. "
+            "To use them, map every category: %s",
+            sum(unmapped.values()), scheme.name, listed, category_map_hint(statistics, scheme),
+        )
+    if statistics["total_samples"] == 0:
+        reason = "its backchannels are all unmapped" if unmapped else "it has no backchannel events"
+        usable = (f"only Context Alignment can use its {statistics['words']:,} words" if statistics["words"]
+                  else "it has no words either, so neither training stage can use it")
+        logger.warning("%s gives no Backchannel Alignment samples because %s; %s", root, reason, usable)
+
+
 def run_stats(args: argparse.Namespace) -> int:
     from camabc_core.registry import get_registry
 
@@ -134,6 +172,7 @@ def run_stats(args: argparse.Namespace) -> int:
     logger.info("read %d conversations from %s in %.1f s", len(conversations), args.root,
                 time.perf_counter() - started)
     statistics = compute_statistics(conversations, scheme, SamplingSection(split_by=args.split_by), args.seed)
+    warn_about_labels(statistics, scheme, args.root)
     if args.json:
         print(json.dumps(statistics, ensure_ascii=False, indent=2))
     else:

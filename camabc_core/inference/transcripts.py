@@ -142,7 +142,8 @@ def load_manifest(path: Path, media: Path | None = None, conversation: str | Non
     """Words and backchannels of one conversation of a manifest."""
     from camabc_plugins.datasets.manifest import ManifestReader
 
-    conversations: list[Conversation] = ManifestReader().load(path)
+    # The media to predict on is passed separately, so the manifest's own media need not exist.
+    conversations: list[Conversation] = ManifestReader(check_media=False).load(path)
     if not conversations:
         raise CorpusFormatError(f"{path}: the manifest lists no conversation")
     chosen = None

@@ -13,13 +13,14 @@ Audio is distributed separately (AIHub). The reader looks for ``audio.<ext>`` or
 
 from __future__ import annotations
 
-import logging
+import math
 import unicodedata
 from operator import attrgetter
 from pathlib import Path
 from typing import ClassVar
 
-from camabc_plugins.datasets.lines import MalformedLines, paused_garbage_collection
+from camabc_plugins.datasets.checks import finish_load, require_root
+from camabc_plugins.datasets.lines import MalformedLines, paused_garbage_collection, read_text
 from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_media_file
 from tqdm import tqdm
 
@@ -29,26 +30,24 @@ from camabc_core.labels import DEFAULT_FOUR_CLASS_MAP
 from camabc_core.records import BackchannelEvent, Conversation, Word
 
 WORD_COLUMNS = ("uid", "sid", "wid", "speaker", "start", "end", "text", "backchannels")
-logger = logging.getLogger(__name__)
 
 BACKCHANNEL_COLUMNS = ("bid", "speaker", "start", "end", "category", "text",
                        "respondee_uid", "respondee_sid", "respondee_wid")
 
 
-def _read_data_lines(path: Path, columns: tuple[str, ...]) -> list[str]:
+def _read_data_lines(path: Path, columns: tuple[str, ...], malformed: MalformedLines) -> list[str]:
     """Return the lines after the header of one TSV file, NFKC-normalised as a whole.
 
     Data line ``i`` (0-based) is line ``i + 2`` of the file. Normalising the whole text at once is
     the same as normalising every field, because tab and newline never combine with neighbours.
     """
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        text = handle.read()
+    text = read_text(path, malformed)
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    lines = text.splitlines()
-    if not lines or tuple(field.strip() for field in lines[0].split("\t")) != columns:
-        found = lines[0] if lines else "an empty file"
-        raise CorpusFormatError(f"{path}:1: expected the header {' '.join(columns)!r}, found {found!r}")
+    lines = text.split("\n")
+    if tuple(field.strip() for field in lines[0].split("\t")) != columns:
+        found = repr(lines[0]) if text else "an empty file"
+        raise CorpusFormatError(f"{path}:1: expected the header {' '.join(columns)!r}, found {found}")
     return lines[1:]
 
 
@@ -79,7 +78,17 @@ class BackcastReader(DatasetReader):
         self.reversed_spans: list[str] = []
 
     def dialogue_dirs(self, root: Path) -> list[Path]:
-        """Return every folder under ``root`` that contains a ``word.tsv``, sorted by path."""
+        """Return every folder under ``root`` that contains a ``word.tsv``, sorted by path.
+
+        ROOT may also be one program folder, one dialogue folder, or a dialogue's ``word.tsv`` or
+        ``backchannel.tsv``.
+        """
+        root = require_root(root, "ROOT/<program>/<dialogue>/word.tsv")
+        if root.is_file():
+            if root.name not in ("word.tsv", "backchannel.tsv"):
+                raise CorpusFormatError(f"{root}: not a BACKCast file; pass a dialogue's word.tsv or a "
+                                        f"folder that contains <program>/<dialogue>/word.tsv")
+            return [root.parent]
         folders = sorted(path.parent for path in Path(root).glob("*/*/word.tsv"))
         if not folders:
             # A root that points at one program, or at a single dialogue.
@@ -93,18 +102,13 @@ class BackcastReader(DatasetReader):
 
     def load(self, root: Path) -> list[Conversation]:
         malformed = MalformedLines("backcast", self.skip_malformed)
-        self.reversed_spans = []
         folders = self.dialogue_dirs(root)
         progress = tqdm(folders, desc="backcast", unit="dialogue", disable=len(folders) < 100)
         with paused_garbage_collection():
             conversations = [self.read_dialogue(folder, malformed) for folder in progress]
-        malformed.warn_summary()
+        finish_load("backcast", Path(root), conversations, malformed)
         self.skipped_lines = malformed.count
-        if self.reversed_spans:
-            logger.warning(
-                "backcast: %d row(s) end before they start; kept as zero-length at the end time: %s",
-                len(self.reversed_spans), ", ".join(self.reversed_spans[:5]),
-            )
+        self.reversed_spans = malformed.reversed_spans
         return conversations
 
     def read_dialogue(self, folder: Path, malformed: MalformedLines) -> Conversation:
@@ -134,7 +138,7 @@ class BackcastReader(DatasetReader):
         append = words.append
         previous_start = 0.0
         in_order = True
-        for index, line in enumerate(_read_data_lines(path, WORD_COLUMNS)):
+        for index, line in enumerate(_read_data_lines(path, WORD_COLUMNS, malformed)):
             if not line:
                 continue
             fields = line.split("\t")
@@ -144,8 +148,9 @@ class BackcastReader(DatasetReader):
             except ValueError:
                 malformed.report(path, index + 2, _row_problem(fields, WORD_COLUMNS, 4))
                 continue
-            if not 0.0 <= start <= end:
-                span = self._check_span(path, index + 2, start, end, malformed)
+            # The fast test passes ordinary rows; NaN fails every comparison, so it takes the slow path.
+            if not 0.0 <= start <= end < math.inf:
+                span = malformed.check_span(path, index + 2, start, end)
                 if span is None:
                     continue
                 start, end = span
@@ -161,7 +166,7 @@ class BackcastReader(DatasetReader):
             raise CorpusFormatError(f"{path} is missing; every BACKCast dialogue folder has one "
                                     f"(with only its header row when it has no backchannels)")
         events = []
-        for index, line in enumerate(_read_data_lines(path, BACKCHANNEL_COLUMNS)):
+        for index, line in enumerate(_read_data_lines(path, BACKCHANNEL_COLUMNS, malformed)):
             if not line:
                 continue
             fields = line.split("\t")
@@ -171,7 +176,7 @@ class BackcastReader(DatasetReader):
             except ValueError:
                 malformed.report(path, index + 2, _row_problem(fields, BACKCHANNEL_COLUMNS, 2))
                 continue
-            span = self._check_span(path, index + 2, start, end, malformed)
+            span = malformed.check_span(path, index + 2, start, end)
             if span is None:
                 continue
             if not category.strip():
@@ -183,22 +188,6 @@ class BackcastReader(DatasetReader):
             ))
         events.sort(key=attrgetter("start", "end"))
         return events
-
-    def _check_span(self, path: Path, line_number: int, start: float, end: float,
-                    malformed: MalformedLines) -> tuple[float, float] | None:
-        """Validate a row's span; a reversed span becomes a zero-length one at its end time.
-
-        The released corpus has one word whose start is a second after its end (a forced-alignment
-        slip; its neighbours show that the end is right). Such rows are kept and listed in
-        ``reversed_spans`` so that ``load`` can warn about them.
-        """
-        if start < 0.0 or end < 0.0:
-            malformed.report(path, line_number, f"negative time: start {start} s, end {end} s")
-            return None
-        if end < start:
-            self.reversed_spans.append(f"{path}:{line_number}")
-            return end, end
-        return start, end
 
     def _find_audio(self, folder: Path) -> Path | None:
         found = find_media_file([folder], ["audio", folder.name], AUDIO_EXTENSIONS)

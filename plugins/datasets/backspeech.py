@@ -1,8 +1,8 @@
 """BACKSpeech reader: Korean YouTube dialogues with inline backchannel tags.
 
-Layout: ``ROOT/annotation/<video id>.csv`` (or the ``.csv`` files directly in ``ROOT``), UTF-8,
-tab-separated, no header, one utterance per line: ``start_s  end_s  speaker  text``. The text
-column uses the ETRI transcription conventions:
+Layout: ``ROOT/annotation/<video id>.csv`` (or the ``.csv`` files directly in ``ROOT``, or ROOT is
+one ``.csv`` file), UTF-8, tab-separated, no header, one utterance per line:
+``start_s  end_s  speaker  text``. The text column uses the ETRI transcription conventions:
 
 - ``[text(BC/category)]``: a backchannel of this line's speaker (the listener), e.g.
   ``[네.(BC/continuer)]``. One line in the released corpus omits the brackets. A text cell with no
@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import attrs
-from camabc_plugins.datasets.lines import MalformedLines
+from camabc_plugins.datasets.checks import finish_load, require_root
+from camabc_plugins.datasets.lines import MalformedLines, read_text
 from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_media_file
 from camabc_plugins.datasets.text import normalise_text, spread_over_span
 
@@ -119,9 +120,17 @@ class BackspeechReader(DatasetReader):
         self.video_dir = Path(video_dir) if video_dir is not None else None
         #: Malformed lines skipped by the last ``load``.
         self.skipped_lines = 0
+        #: ``file:line`` of every utterance that ends before it starts (kept as zero-length).
+        self.reversed_spans: list[str] = []
 
     def annotation_files(self, root: Path) -> list[Path]:
-        """Return the annotation files under ``root`` sorted by name."""
+        """Return the annotation files that ``root`` names (one ``.csv`` file or a folder), sorted by name."""
+        root = require_root(root, "a folder with annotation/*.csv, or one .csv file")
+        if root.is_file():
+            if root.suffix.lower() != ".csv":
+                raise CorpusFormatError(f"{root}: not a BACKSpeech annotation file (*.csv); pass a .csv "
+                                        f"file or the folder that contains annotation/")
+            return [root]
         directory = root / "annotation" if (root / "annotation").is_dir() else root
         files = sorted(directory.glob("*.csv"))
         if not files:
@@ -132,22 +141,25 @@ class BackspeechReader(DatasetReader):
         return files
 
     def load(self, root: Path) -> list[Conversation]:
+        files = self.annotation_files(root)
         root = Path(root)
+        # Media folders sit beside annotation/, also when ROOT is one annotation file.
+        media_root = root
+        if root.is_file():
+            media_root = root.parent.parent if root.parent.name == "annotation" else root.parent
         malformed = MalformedLines("backspeech", self.skip_malformed)
-        conversations = [self.read_file(path, root, malformed) for path in self.annotation_files(root)]
-        malformed.warn_summary()
+        conversations = [self.read_file(path, media_root, malformed) for path in files]
+        finish_load("backspeech", root, conversations, malformed)
         self.skipped_lines = malformed.count
+        self.reversed_spans = malformed.reversed_spans
         return conversations
 
     def read_file(self, path: Path, root: Path, malformed: MalformedLines) -> Conversation:
-        """Parse one annotation file into a Conversation."""
+        """Parse one annotation file into a Conversation; ``root`` is the folder searched for media."""
         words: list[Word] = []
         events: list[BackchannelEvent] = []
         speakers: dict[str, None] = {}
-        # utf-8-sig drops a byte-order mark; splitlines() also removes the CRLF endings.
-        with path.open(encoding="utf-8-sig") as handle:
-            lines = handle.read().splitlines()
-        for line_number, line in enumerate(lines, start=1):
+        for line_number, line in enumerate(read_text(path, malformed).split("\n"), start=1):
             if not line.strip():
                 continue
             parsed = self._parse_line(line, path, line_number, malformed)
@@ -189,9 +201,10 @@ class BackspeechReader(DatasetReader):
             malformed.report(path, line_number, f"start/end must be seconds, found {start_text!r}, "
                              f"{end_text!r}")
             return None
-        if not 0.0 <= start <= end:
-            malformed.report(path, line_number, f"invalid span: start {start} s, end {end} s")
+        span = malformed.check_span(path, line_number, start, end)
+        if span is None:
             return None
+        start, end = span
         if not speaker:
             malformed.report(path, line_number, "empty speaker field")
             return None

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import attrs
-from camabc_plugins.datasets.lines import MalformedLines
+from camabc_plugins.datasets.checks import finish_load, require_root
+from camabc_plugins.datasets.lines import MalformedLines, read_text
 from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_media_file
 from camabc_plugins.datasets.text import interpolate_words, normalise_text
 from camabc_plugins.datasets.turns import ShortTurnRule, Turn
@@ -57,64 +58,62 @@ def _parse_seconds(path: Path, line_number: int, start_text: str, end_text: str,
     except ValueError:
         malformed.report(path, line_number, f"times must be seconds, found {start_text!r}, {end_text!r}")
         return None
-    if not 0.0 <= start <= end:
-        malformed.report(path, line_number, f"invalid span: start {start} s, end {end} s")
-        return None
-    return start, end
+    return malformed.check_span(path, line_number, start, end)
 
 
 def parse_stm(path: Path, malformed: MalformedLines) -> list[Utterance]:
     """Parse an STM file, reporting bad lines to ``malformed``."""
     utterances = []
-    with Path(path).open(encoding="utf-8-sig") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip() or line.startswith(";;"):
+    for line_number, line in enumerate(read_text(Path(path), malformed).split("\n"), start=1):
+        if not line.strip() or line.startswith(";;"):
+            continue
+        fields = line.split(maxsplit=5)
+        if len(fields) < 5:
+            malformed.report(path, line_number, f"expected 'file channel speaker start end "
+                             f"[<label>] transcript', found {len(fields)} fields")
+            continue
+        file_id, channel, speaker, start_text, end_text = fields[:5]
+        span = _parse_seconds(path, line_number, start_text, end_text, malformed)
+        if span is None:
+            continue
+        text = fields[5] if len(fields) == 6 else ""
+        if text.startswith("<"):
+            closing = text.find(">")
+            if closing < 0:
+                malformed.report(path, line_number, f"unclosed <label> in {text.strip()!r}")
                 continue
-            fields = line.split(maxsplit=5)
-            if len(fields) < 5:
-                malformed.report(path, line_number, f"expected 'file channel speaker start end "
-                                 f"[<label>] transcript', found {len(fields)} fields")
-                continue
-            file_id, channel, speaker, start_text, end_text = fields[:5]
-            span = _parse_seconds(path, line_number, start_text, end_text, malformed)
-            if span is None:
-                continue
-            text = fields[5] if len(fields) == 6 else ""
-            if text.startswith("<"):
-                closing = text.find(">")
-                if closing < 0:
-                    malformed.report(path, line_number, f"unclosed <label> in {text.strip()!r}")
-                    continue
-                text = text[closing + 1:]
-            text = normalise_text(text)
-            if speaker == "inter_segment_gap" or text == "ignore_time_segment_in_scoring":
-                continue
-            utterances.append(Utterance(speaker, span[0], span[1], text, file_id, channel))
+            text = text[closing + 1:]
+        text = normalise_text(text)
+        if speaker == "inter_segment_gap" or text == "ignore_time_segment_in_scoring":
+            continue
+        utterances.append(Utterance(speaker, span[0], span[1], text, file_id, channel))
     return utterances
 
 
 def parse_rttm(path: Path, malformed: MalformedLines) -> list[Turn]:
-    """Parse the ``SPEAKER`` rows of an RTTM file, reporting bad lines to ``malformed``."""
+    """Parse the ``SPEAKER`` rows of an RTTM file, reporting bad lines to ``malformed``.
+
+    A negative duration means that the turn ends before it starts, so the turn is kept with zero
+    length at ``onset + duration``, like every reversed span.
+    """
     turns = []
-    with Path(path).open(encoding="utf-8-sig") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields or fields[0] != "SPEAKER":
-                continue
-            if len(fields) < 8:
-                malformed.report(path, line_number, f"expected at least 8 fields in a SPEAKER row "
-                                 f"(type file channel onset duration ortho stype name), found {len(fields)}")
-                continue
-            try:
-                onset, duration = float(fields[3]), float(fields[4])
-            except ValueError:
-                malformed.report(path, line_number, f"onset/duration must be seconds, found "
-                                 f"{fields[3]!r}, {fields[4]!r}")
-                continue
-            if onset < 0.0 or duration < 0.0:
-                malformed.report(path, line_number, f"negative onset {onset} or duration {duration}")
-                continue
-            turns.append(Turn(speaker=fields[7], start=onset, end=onset + duration, file_id=fields[1]))
+    for line_number, line in enumerate(read_text(Path(path), malformed).split("\n"), start=1):
+        fields = line.split()
+        if not fields or fields[0] != "SPEAKER":
+            continue
+        if len(fields) < 8:
+            malformed.report(path, line_number, f"expected at least 8 fields in a SPEAKER row "
+                             f"(type file channel onset duration ortho stype name), found {len(fields)}")
+            continue
+        try:
+            onset, duration = float(fields[3]), float(fields[4])
+        except ValueError:
+            malformed.report(path, line_number, f"onset/duration must be seconds, found "
+                             f"{fields[3]!r}, {fields[4]!r}")
+            continue
+        span = malformed.check_span(Path(path), line_number, onset, onset + duration)
+        if span is not None:
+            turns.append(Turn(speaker=fields[7], start=span[0], end=span[1], file_id=fields[1]))
     return turns
 
 
@@ -190,12 +189,16 @@ class StmReader(DatasetReader):
                                   end_tolerance_seconds=end_tolerance_seconds)
         #: Malformed lines skipped by the last ``load``.
         self.skipped_lines = 0
+        #: ``file:line`` of every segment or turn that ends before it starts (kept as zero-length).
+        self.reversed_spans: list[str] = []
 
     @staticmethod
     def annotation_files(root: Path) -> list[Path]:
         """Return the STM and RTTM files that ``root`` names (a folder or one file)."""
-        root = Path(root)
+        root = require_root(root, "a folder of .stm/.rttm files, or one such file")
         if root.is_file():
+            if root.suffix not in (".stm", ".rttm"):
+                raise CorpusFormatError(f"{root}: not an .stm or .rttm file; pass one, or their folder")
             siblings = [root.with_suffix(".stm"), root.with_suffix(".rttm")]
             return [path for path in siblings if path.is_file()]
         files = sorted([*root.glob("*.stm"), *root.glob("*.rttm")])
@@ -219,13 +222,15 @@ class StmReader(DatasetReader):
                 target[item.file_id].append(item)
                 if path.parent not in media_dirs[item.file_id]:
                     media_dirs[item.file_id].append(path.parent)
-        malformed.warn_summary()
-        self.skipped_lines = malformed.count
         file_ids = sorted(set(utterances) | set(turns))
-        return [
+        conversations = [
             self.build_conversation(file_id, utterances[file_id], turns[file_id], media_dirs[file_id])
             for file_id in file_ids
         ]
+        finish_load("stm", Path(root), conversations, malformed)
+        self.skipped_lines = malformed.count
+        self.reversed_spans = malformed.reversed_spans
+        return conversations
 
     def build_conversation(self, file_id: str, utterances: list[Utterance], turns: list[Turn],
                            media_dirs: list[Path]) -> Conversation:

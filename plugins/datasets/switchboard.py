@@ -3,6 +3,9 @@
 Layout under ROOT (any depth): word alignments ``swNNNN{A,B}-ms98-a-word.text`` (one word per line:
 ``utterance-id start end word``; A and B are the two sides of conversation NNNN) and audio
 ``swNNNN.sph`` or ``sw0NNNN.sph`` (LDC97S62: 8 kHz, channel 0 = side A, channel 1 = side B).
+LDC compresses these SPHERE files with shorten, which FFmpeg cannot decode. Convert them with
+``sph2pipe -f wav -p sw02001.sph sw02001.wav``: a ``.wav`` (or ``.flac``) is chosen over the
+``.sph`` of the same conversation, and ``load`` warns about shorten files that have no such copy.
 
 Switchboard has no backchannel annotation, so labels come from a rule (the ``camabc data stats``
 table and docs/datasets.md give the resulting counts):
@@ -22,9 +25,11 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
+from camabc_plugins.datasets.checks import finish_load, require_root
 from camabc_plugins.datasets.lines import MalformedLines
 from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS
 from camabc_plugins.datasets.switchboard_metadata import conversation_id
@@ -89,10 +94,27 @@ def split_spurts(words: list[Word], max_pause: float) -> list[list[Word]]:
     return spurts
 
 
+def _warn_shorten_audio(paths: Iterable[Path]) -> None:
+    """Log one warning naming the shorten-compressed SPHERE files, which decoding will reject."""
+    from camabc_core.media import shorten_sphere_coding
+
+    compressed = [path for path in paths if path.suffix.lower() == ".sph" and shorten_sphere_coding(path)]
+    if compressed:
+        example = compressed[0]
+        logger.warning(
+            "swbd: %d .sph file(s) are shorten-compressed, which FFmpeg cannot decode, e.g. %s. Convert "
+            "them (sph2pipe -f wav -p %s %s.wav) next to the .sph files or into the folder given by "
+            "the audio_dir option; the reader then uses the .wav files",
+            len(compressed), example, example.name, example.stem,
+        )
+
+
 class SwitchboardReader(DatasetReader):
     """Reads Switchboard-1 conversations with binary backchannel labels from the rule above.
 
     :param skip_malformed: count and skip malformed lines (and conversations missing a side).
+    :param audio_dir: folder searched (at any depth) for the audio in place of ROOT, e.g. the
+        folder of ``.wav`` files converted from the ``.sph`` files.
     :param spurt_pause_seconds: pause that separates two spurts of one side.
     :param max_seconds: longest backchannel spurt.
     :param max_words: most words in a backchannel spurt.
@@ -103,10 +125,11 @@ class SwitchboardReader(DatasetReader):
     default_category_map: ClassVar[dict[str, str]] = {BACKCHANNEL_CATEGORY: "BC"}
     default_label_scheme: ClassVar[str] = "binary"
 
-    def __init__(self, *, skip_malformed: bool = False, spurt_pause_seconds: float = 0.5,
-                 max_seconds: float = 1.0, max_words: int = 3, partner_pause_seconds: float = 1.0,
-                 end_tolerance_seconds: float = 0.5) -> None:
+    def __init__(self, *, skip_malformed: bool = False, audio_dir: str | Path | None = None,
+                 spurt_pause_seconds: float = 0.5, max_seconds: float = 1.0, max_words: int = 3,
+                 partner_pause_seconds: float = 1.0, end_tolerance_seconds: float = 0.5) -> None:
         self.skip_malformed = skip_malformed
+        self.audio_dir = Path(audio_dir) if audio_dir is not None else None
         self.spurt_pause_seconds = spurt_pause_seconds
         self.rule = ShortTurnRule(max_seconds=max_seconds, max_words=max_words,
                                   partner_pause_seconds=partner_pause_seconds,
@@ -115,9 +138,14 @@ class SwitchboardReader(DatasetReader):
         self.skipped_lines = 0
         #: Conversations skipped by the last ``load`` because one side's word file is missing.
         self.skipped_conversations: list[str] = []
+        #: ``file:line`` of every word that ends before it starts (kept as zero-length).
+        self.reversed_spans: list[str] = []
 
     def load(self, root: Path) -> list[Conversation]:
-        root = Path(root)
+        root = require_root(root, "a folder with swNNNNA-ms98-a-word.text files at any depth")
+        if root.is_file():
+            raise CorpusFormatError(f"{root}: the swbd reader reads a folder, because a conversation "
+                                    f"has one word file per side; pass the folder that contains it")
         word_files: dict[str, dict[str, Path]] = defaultdict(dict)
         for path in root.rglob("sw*-ms98-a-word.text"):
             match = WORD_FILE.fullmatch(path.name)
@@ -125,7 +153,8 @@ class SwitchboardReader(DatasetReader):
                 word_files[conversation_id(match.group("number"))][match.group("side")] = path
         if not word_files:
             raise CorpusFormatError(f"no MS-State word alignments (swNNNNA-ms98-a-word.text) under {root}")
-        audio_files = self._index_audio(root)
+        audio_files = self._index_audio(self.audio_dir or root)
+        _warn_shorten_audio(audio_files.values())
 
         malformed = MalformedLines("swbd", self.skip_malformed)
         self.skipped_conversations = []
@@ -145,14 +174,19 @@ class SwitchboardReader(DatasetReader):
                      for word in self.read_word_file(sides[side], side, malformed)]
             conversations.append(self.build_conversation(conversation, words,
                                                           audio_files.get(conversation)))
-        malformed.warn_summary()
+        finish_load("swbd", root, conversations, malformed)
         self.skipped_lines = malformed.count
+        self.reversed_spans = malformed.reversed_spans
         return conversations
 
     @staticmethod
     def _index_audio(root: Path) -> dict[str, Path]:
+        """Map conversation ids to audio files; any other audio format wins over ``.sph``."""
+        if not root.is_dir():
+            raise CorpusFormatError(f"{root}: audio folder not found; check the audio_dir option")
         audio = {}
-        for path in sorted(root.rglob("sw*")):
+        candidates = sorted(root.rglob("sw*"), key=lambda path: (path.suffix.lower() == ".sph", path))
+        for path in candidates:
             match = AUDIO_FILE.fullmatch(path.stem)
             if match and path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file():
                 audio.setdefault(conversation_id(match.group("number")), path)
@@ -177,12 +211,12 @@ class SwitchboardReader(DatasetReader):
                     malformed.report(path, line_number, f"start/end must be seconds, found "
                                      f"{fields[1]!r}, {fields[2]!r}")
                     continue
-                if not 0.0 <= start <= end:
-                    malformed.report(path, line_number, f"invalid span: start {start} s, end {end} s")
+                span = malformed.check_span(path, line_number, start, end)
+                if span is None:
                     continue
                 word = clean_token(fields[3])
                 if word is not None:
-                    words.append(Word(speaker=side, start=start, end=end, text=word))
+                    words.append(Word(speaker=side, start=span[0], end=span[1], text=word))
         words.sort(key=lambda item: (item.start, item.end))
         return words
 
