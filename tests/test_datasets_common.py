@@ -114,6 +114,16 @@ def test_non_utf8_line_skipped_as_malformed(tmp_path, caplog, reader_class, buil
     assert "not valid UTF-8" in caplog.text
 
 
+def test_backcast_non_utf8_header_named(tmp_path):
+    path = backcast_corpus(tmp_path, [])
+    path.write_bytes(CP949_TEXT + b"\n" + path.read_bytes().split(b"\n", 1)[1])
+
+    header = " ".join(WORD_COLUMNS)
+    expected = f"{path}:1: expected the header {header!r}, found an empty line or one that is not valid UTF-8"
+    with pytest.raises(CorpusFormatError, match=re.escape(expected)):
+        BackcastReader(skip_malformed=True).load(tmp_path)
+
+
 def test_manifest_non_utf8_line_skipped(tmp_path):
     write_lines(tmp_path / "corpus.jsonl", [b'{"id": "' + CP949_TEXT + b'"}', manifest_line()])
     reader = ManifestReader(skip_malformed=True)

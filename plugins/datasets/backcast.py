@@ -46,7 +46,13 @@ def _read_data_lines(path: Path, columns: tuple[str, ...], malformed: MalformedL
         text = unicodedata.normalize("NFKC", text)
     lines = text.split("\n")
     if tuple(field.strip() for field in lines[0].split("\t")) != columns:
-        found = repr(lines[0]) if text else "an empty file"
+        if not text:
+            found = "an empty file"
+        elif not lines[0].strip():
+            # read_text blanks a line that is not valid UTF-8 after reporting it.
+            found = "an empty line or one that is not valid UTF-8"
+        else:
+            found = repr(lines[0])
         raise CorpusFormatError(f"{path}:1: expected the header {' '.join(columns)!r}, found {found}")
     return lines[1:]
 
