@@ -92,6 +92,8 @@ def test_context_then_backchannel_alignment(corpus, tmp_path):
     log = (run_dir / "train.log").read_text(encoding="utf-8")
     assert "parameters encoder.video" in log
     assert "CA epoch 1/1 step 3/3" in log
+    model, _, _ = load_trained_model(run_dir)
+    assert model.modalities == ("audio", "text", "video")
 
 
 def test_trained_model_reloads(corpus, tmp_path):
