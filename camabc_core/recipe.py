@@ -67,6 +67,9 @@ class DataSection:
     category_map: dict[str, str] | None = None
     #: Skip malformed annotation lines (counted and reported) instead of failing.
     skip_malformed: bool = False
+    #: Keyword options passed to the dataset reader's factory, e.g. the Switchboard rule's thresholds
+    #: or ``video_dir`` (null: the reader's defaults). Set ``skip_malformed`` above, not here.
+    reader_options: dict[str, Any] | None = None
     #: Use only the first N conversations (sorted by id); null uses all.
     max_conversations: int | None = None
     window: WindowSection = attrs.field(factory=WindowSection)

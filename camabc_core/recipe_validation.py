@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from camabc_core.errors import PluginError, RecipeError
 from camabc_core.labels import build_label_scheme
 from camabc_core.recipe import AlignerSpec, EncoderSpec, Recipe, StageSection
+from camabc_core.suggestions import did_you_mean
 
 if TYPE_CHECKING:
     from camabc_core.registry import Registry
@@ -95,7 +96,9 @@ def _check_run(recipe: Recipe, problems: list[str]) -> None:
 
 def _check_data(recipe: Recipe, registry: Registry, problems: list[str]) -> None:
     data = recipe.data
-    _check_component(registry, "dataset", data.dataset, "data.dataset", problems)
+    reader_factory = _check_component(registry, "dataset", data.dataset, "data.dataset", problems)
+    if reader_factory is not None:
+        problems.extend(find_reader_option_problems(reader_factory, data.dataset, data.reader_options or {}))
     try:
         build_label_scheme(data.label_scheme, data.category_map)
     except RecipeError as error:
@@ -271,6 +274,47 @@ def _declared_modality(factory: object) -> str | None:
         modality = getattr(owner, "modality", None)
         return modality if isinstance(modality, str) else None
     return None
+
+
+def find_reader_option_problems(
+    factory: object,
+    dataset: str,
+    options: dict[str, Any],
+    *,
+    prefix: str = "data.reader_options.",
+    skip_malformed_setting: str = "data.skip_malformed",
+) -> list[str]:
+    """Return a problem for every reader option that the dataset factory's signature rejects.
+
+    ``prefix`` turns an option key into the setting the user wrote (``data.reader_options.<key>`` in a
+    recipe, ``--reader-option <key>`` on the command line). A factory with ``**kwargs`` or without an
+    inspectable signature accepts every key here, and its own call reports what it rejects.
+    """
+    problems = []
+    if "skip_malformed" in options:
+        problems.append(f"{prefix}skip_malformed: set {skip_malformed_setting} instead, which every "
+                        f"reader receives; remove the key from the reader options")
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return problems
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return problems
+    keyword_kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    accepted = [parameter.name for parameter in parameters
+                if parameter.kind in keyword_kinds and parameter.name != "skip_malformed"]
+    listing = ", ".join(accepted) or "none"
+    for key in options:
+        if key != "skip_malformed" and key not in accepted:
+            problems.append(f"{prefix}{key}: dataset {dataset!r} has no option {key!r}."
+                            f"{did_you_mean(key, accepted)} Accepted options: {listing}.")
+    required = [parameter.name for parameter in parameters
+                if parameter.kind in keyword_kinds and parameter.default is inspect.Parameter.empty
+                and parameter.name not in options]
+    if required:
+        problems.append(f"{prefix.rstrip('. ')}: dataset {dataset!r} requires the option(s) "
+                        f"{', '.join(required)}; add them")
+    return problems
 
 
 def _check_component(

@@ -180,13 +180,20 @@ def _check_components(settings: SynthSettings) -> None:
         create_component(kind, spec)
 
 
-def _sources(args: argparse.Namespace, settings: SynthSettings) -> Any:
+def _sources(args: argparse.Namespace, settings: SynthSettings, recipe: Any = None) -> Any:
     from synth.sources import recording_sources, switchboard_sources
 
     need_duration = settings.clips != "windows"
     if args.command == "swbd":
+        # The recipe's swbd rule thresholds move the prediction points, so the clips follow them. Its
+        # video options are left out: they name the videos this run makes.
+        reader_options = {}
+        if recipe is not None and recipe.data.dataset == "swbd":
+            reader_options = {key: value for key, value in (recipe.data.reader_options or {}).items()
+                              if key not in ("video_dir", "skip_missing_video")}
         return switchboard_sources(args.swbd_root, seed=settings.seed, need_duration=need_duration,
-                                   draw_missing_metadata=args.draw_missing_metadata)
+                                   draw_missing_metadata=args.draw_missing_metadata,
+                                   reader_options=reader_options)
     channel_speakers = None
     if args.channel_speakers:
         channel_speakers = [name.strip() for name in args.channel_speakers.split(",")]
@@ -203,7 +210,7 @@ def run_command(args: argparse.Namespace) -> int:
     recipe = _load_recipe(args.recipe)
     settings = settings_from_args(args, recipe)
     _check_components(settings)
-    source_set = _sources(args, settings)
+    source_set = _sources(args, settings, recipe)
     if recipe is not None:
         source_set = _apply_recipe_data(source_set, recipe)
     plan = build_plan(source_set.sources, source_set.profiles, settings, source_set.scheme)

@@ -166,19 +166,21 @@ def _caller_problem(caller: Any, label: str, conversation_id: str, age: int | No
 
 
 def switchboard_sources(root: Path, *, seed: int = 0, need_duration: bool = False,
-                        draw_missing_metadata: bool = False) -> SourceSet:
+                        draw_missing_metadata: bool = False,
+                        reader_options: dict[str, Any] | None = None) -> SourceSet:
     """Build sources for every Switchboard conversation under ``root``.
 
     Each caller is one speaker (``swbd-<caller number>``) with one portrait across all their calls;
     the age is the caller's age at their earliest call in ``conv_tab.csv``. A caller or conversation
     missing from the tables fails its reference job (and so its clips) with a message naming the
-    caller and the fix, unless ``draw_missing_metadata`` draws sex and age.
+    caller and the fix, unless ``draw_missing_metadata`` draws sex and age. ``reader_options`` are
+    keyword options of the ``swbd`` reader, e.g. the backchannel rule's thresholds.
     """
     from camabc_plugins.datasets.switchboard_metadata import read_switchboard_metadata
 
     from camabc_core.registry import get_registry
 
-    reader = get_registry().create("dataset", "swbd")
+    reader = get_registry().create("dataset", "swbd", **(reader_options or {}))
     conversations: list[Conversation] = reader.load(Path(root))
     metadata = read_switchboard_metadata(root)
     ages = _earliest_ages(metadata)

@@ -51,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("--skip-malformed", action="store_true",
                        help="skip malformed annotation lines (the count is logged) instead of failing")
     stats.add_argument("--reader-option", action="append", default=[], metavar="KEY=VALUE",
-                       help="extra reader option, value read as YAML, e.g. --reader-option max_seconds=1.5")
+                       help="reader option, value read as YAML, e.g. --reader-option max_seconds=1.5 or "
+                            "video_dir=/data/swbd-video (a recipe's data.reader_options); repeatable")
     stats.add_argument("--seed", type=int, default=0, help="seed of NoBC sampling and splitting (default 0)")
     stats.add_argument("--split-by", choices=("sample", "conversation"), default="sample",
                        help="split samples stratified by label (default) or whole conversations")
@@ -158,10 +159,19 @@ def warn_about_labels(statistics: dict[str, Any], scheme: LabelScheme, root: Pat
 
 
 def run_stats(args: argparse.Namespace) -> int:
+    from camabc_core.recipe_validation import find_reader_option_problems, format_problem_list
     from camabc_core.registry import get_registry
 
+    registry = get_registry()
     options = parse_key_values(args.reader_option, "--reader-option", parse_values=True)
-    reader = get_registry().create("dataset", args.dataset, skip_malformed=args.skip_malformed, **options)
+    # The same check as a recipe's data.reader_options, named after the command-line option.
+    problems = find_reader_option_problems(
+        registry.get("dataset", args.dataset), args.dataset, options,
+        prefix="--reader-option ", skip_malformed_setting="--skip-malformed",
+    )
+    if problems:
+        raise RecipeError(f"invalid reader options:\n{format_problem_list(problems)}")
+    reader = registry.create("dataset", args.dataset, skip_malformed=args.skip_malformed, **options)
     scheme_name = args.label_scheme or reader.default_label_scheme
     category_map = (parse_key_values(args.category_map, "--category-map", parse_values=False)
                     or reader.default_category_map)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -110,14 +111,14 @@ def synthesize_video(corpus_dir: Path, synth_dir: Path, *, size: int, fps: int, 
     return synth_dir / record["output"]
 
 
-def load_call(corpus_dir: Path) -> tuple[Conversation, str]:
-    """Load the corpus folder with the ``stm`` dataset reader, as training will.
+def load_call(corpus_dir: Path, reader_options: dict[str, Any] | None = None) -> tuple[Conversation, str]:
+    """Load the corpus folder with the ``stm`` reader and the recipe's reader options, as training will.
 
     Returns the call and the reader's backchannel rule in words.
     """
     from camabc_core.registry import get_registry
 
-    reader = get_registry().create("dataset", "stm")
+    reader = get_registry().create("dataset", "stm", **(reader_options or {}))
     conversations = reader.load(corpus_dir)
     if len(conversations) != 1:
         raise CamabcError(
@@ -132,14 +133,14 @@ def load_call(corpus_dir: Path) -> tuple[Conversation, str]:
 
 
 def build_demo_corpus(sample_dir: Path, corpus_dir: Path, synth_dir: Path, *, video_size: int,
-                      video_fps: int, seed: int) -> DemoCorpus:
+                      video_fps: int, seed: int, reader_options: dict[str, Any] | None = None) -> DemoCorpus:
     """Copy the call into ``corpus_dir``, synthesize its video into ``synth_dir``, and load it."""
     copy_sample(sample_dir, corpus_dir)
     clip = synthesize_video(corpus_dir, synth_dir, size=video_size, fps=video_fps, seed=seed)
     video = corpus_dir / f"{FILE_ID}.mp4"
     shutil.copyfile(clip, video)
 
-    conversation, rule = load_call(corpus_dir)
+    conversation, rule = load_call(corpus_dir, reader_options)
     if conversation.video_path is None or Path(conversation.video_path).resolve() != video.resolve():
         raise CamabcError(f"the stm reader did not find the video {video} beside the audio")
     events = ", ".join(f"{event.listener} at {event.start:.2f}-{event.end:.2f} s"

@@ -224,7 +224,7 @@ def run_demo(settings: DemoSettings) -> DemoResult:
     with timed_step(seconds, "corpus"):
         corpus = build_demo_corpus(settings.sample_dir, output_dir / CORPUS_DIR, output_dir / VIDEO_DIR,
                                    video_size=settings.video_size, video_fps=settings.video_fps,
-                                   seed=recipe.run.seed)
+                                   seed=recipe.run.seed, reader_options=recipe.data.reader_options)
     tokenizer_dir, tokenizer_size = None, 0
     if needs_tokenizer(recipe):
         tokenizer_dir = output_dir / TOKENIZER_DIR

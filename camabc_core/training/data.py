@@ -48,17 +48,34 @@ def used_modalities(recipe: Recipe) -> tuple[str, ...]:
     return tuple(m for m in ("audio", "text", "video") if getattr(encoders, m) is not None)
 
 
-def load_conversations(recipe: Recipe) -> tuple[list[Conversation], Any]:
-    """Read the corpus with the recipe's dataset plugin; keep the first ``max_conversations`` by id."""
+def create_reader(recipe: Recipe) -> Any:
+    """Build the recipe's dataset reader with ``data.skip_malformed`` and ``data.reader_options``.
+
+    Options the reader does not accept raise RecipeError naming each ``data.reader_options.<key>``
+    and the accepted options, also for recipes loaded without validation.
+    """
+    from camabc_core.recipe_validation import find_reader_option_problems, format_problem_list
     from camabc_core.registry import get_registry
 
+    registry = get_registry()
+    options = dict(recipe.data.reader_options or {})
+    problems = find_reader_option_problems(registry.get("dataset", recipe.data.dataset),
+                                           recipe.data.dataset, options)
+    if problems:
+        raise RecipeError(f"invalid reader options:\n{format_problem_list(problems)}")
+    if recipe.data.skip_malformed:
+        options["skip_malformed"] = True
+    return registry.create("dataset", recipe.data.dataset, **options)
+
+
+def load_conversations(recipe: Recipe) -> tuple[list[Conversation], Any]:
+    """Read the corpus with the recipe's dataset plugin; keep the first ``max_conversations`` by id."""
     if not recipe.data.root:
         raise RecipeError("data.root is empty; set it to the corpus directory, e.g. --set data.root=/path")
     root = Path(recipe.data.root).expanduser()
     if not root.exists():
         raise RecipeError(f"data.root {str(root)!r} does not exist; point it at the corpus directory")
-    options = {"skip_malformed": True} if recipe.data.skip_malformed else {}
-    reader = get_registry().create("dataset", recipe.data.dataset, **options)
+    reader = create_reader(recipe)
     conversations = sorted(reader.load(root), key=lambda conversation: conversation.id)
     if recipe.data.max_conversations is not None:
         conversations = conversations[: recipe.data.max_conversations]

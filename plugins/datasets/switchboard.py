@@ -18,26 +18,36 @@ table and docs/datasets.md give the resulting counts):
    most ``max_words`` words, inside a turn of the other side.
 
 Backchannel spurts become events with category ``"BC"``; their words are removed from the words.
+
+Switchboard has no video. With ``video_dir`` set to the ``--out`` folder of ``python -m synth swbd
+--clips conversation``, each conversation gets the synthesized talking-head video that shows whoever
+speaks (``camabc_plugins.datasets.synth_videos`` describes the lookup).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import ClassVar
 
+import attrs
 from camabc_plugins.datasets.checks import finish_load, require_root
 from camabc_plugins.datasets.lines import MalformedLines
 from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS
 from camabc_plugins.datasets.switchboard_metadata import conversation_id
+from camabc_plugins.datasets.synth_videos import ConversationVideos
 from camabc_plugins.datasets.turns import ShortTurnRule, Turn
 
 from camabc_core.errors import CorpusFormatError
 from camabc_core.interfaces import DatasetReader
 from camabc_core.records import BackchannelEvent, Conversation, Word
+
+#: Conversations named in the error about missing videos; the rest are counted.
+MAX_LISTED_MISSING_VIDEOS = 5
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +130,10 @@ class SwitchboardReader(DatasetReader):
     :param max_words: most words in a backchannel spurt.
     :param partner_pause_seconds: pauses up to this length inside the other side's turn are bridged.
     :param end_tolerance_seconds: how far a backchannel may run past the other side's turn end.
+    :param video_dir: ``--out`` folder of ``python -m synth swbd --clips conversation``; each
+        conversation gets its video from there (null: no video).
+    :param skip_missing_video: leave out conversations without a finished video (logged and listed in
+        ``skipped_without_video``) instead of failing; only used with ``video_dir``.
     """
 
     default_category_map: ClassVar[dict[str, str]] = {BACKCHANNEL_CATEGORY: "BC"}
@@ -127,9 +141,17 @@ class SwitchboardReader(DatasetReader):
 
     def __init__(self, *, skip_malformed: bool = False, audio_dir: str | Path | None = None,
                  spurt_pause_seconds: float = 0.5, max_seconds: float = 1.0, max_words: int = 3,
-                 partner_pause_seconds: float = 1.0, end_tolerance_seconds: float = 0.5) -> None:
+                 partner_pause_seconds: float = 1.0, end_tolerance_seconds: float = 0.5,
+                 video_dir: str | Path | None = None, skip_missing_video: bool = False) -> None:
         self.skip_malformed = skip_malformed
         self.audio_dir = Path(audio_dir) if audio_dir is not None else None
+        if video_dir is not None and not str(video_dir).strip():
+            raise CorpusFormatError("swbd: the video_dir option is empty; set it to the --out folder of "
+                                    "`python -m synth swbd ... --clips conversation`, e.g. "
+                                    "--set data.reader_options.video_dir=/data/swbd-video, or set it "
+                                    "to null to train without video")
+        self.video_dir = Path(video_dir).expanduser() if video_dir is not None else None
+        self.skip_missing_video = skip_missing_video
         self.spurt_pause_seconds = spurt_pause_seconds
         self.rule = ShortTurnRule(max_seconds=max_seconds, max_words=max_words,
                                   partner_pause_seconds=partner_pause_seconds,
@@ -140,6 +162,8 @@ class SwitchboardReader(DatasetReader):
         self.skipped_conversations: list[str] = []
         #: ``file:line`` of every word that ends before it starts (kept as zero-length).
         self.reversed_spans: list[str] = []
+        #: Conversations left out by the last ``load`` because ``video_dir`` has no video for them.
+        self.skipped_without_video: list[str] = []
 
     def load(self, root: Path) -> list[Conversation]:
         root = require_root(root, "a folder with swNNNNA-ms98-a-word.text files at any depth")
@@ -174,10 +198,49 @@ class SwitchboardReader(DatasetReader):
                      for word in self.read_word_file(sides[side], side, malformed)]
             conversations.append(self.build_conversation(conversation, words,
                                                           audio_files.get(conversation)))
+        if self.video_dir is not None:
+            conversations = self.attach_videos(conversations, root, self.video_dir)
         finish_load("swbd", root, conversations, malformed)
         self.skipped_lines = malformed.count
         self.reversed_spans = malformed.reversed_spans
         return conversations
+
+    def attach_videos(self, conversations: list[Conversation], root: Path,
+                      video_dir: Path) -> list[Conversation]:
+        """Set each conversation's ``video_path`` from synth's output folder ``video_dir``.
+
+        A conversation without a finished video raises CorpusFormatError, or is left out with a
+        warning when ``skip_missing_video`` is set.
+        """
+        videos = ConversationVideos(video_dir)
+        with_video, missing = [], []
+        for conversation in conversations:
+            lookup = videos.find(conversation.id)
+            if lookup.path is None:
+                missing.append((conversation.id, lookup))
+            else:
+                with_video.append(attrs.evolve(conversation, video_path=lookup.path))
+        if not missing:
+            self.skipped_without_video = []
+            return with_video
+
+        first_id, first = missing[0]
+        listed = ", ".join(conversation for conversation, _ in missing[:MAX_LISTED_MISSING_VIDEOS])
+        more = len(missing) - MAX_LISTED_MISSING_VIDEOS
+        listed += f" and {more} more" if more > 0 else ""
+        command = (f"python -m synth swbd --swbd-root {shlex.quote(str(root))} "
+                   f"--out {shlex.quote(str(video_dir))} --clips conversation")
+        message = (f"{len(missing)} of {len(conversations)} conversation(s) have no video in "
+                   f"{video_dir} ({listed}); {first_id} is expected at {first.expected} "
+                   f"({first.problem}).{videos.kinds_hint()} Make the videos with `{command}`")
+        if not self.skip_missing_video:
+            raise CorpusFormatError(f"{message}, or set the skip_missing_video option to leave such "
+                                    f"conversations out")
+        if not with_video:
+            raise CorpusFormatError(f"{message}; skip_missing_video left no conversation to read")
+        logger.warning("swbd: skipped %s", message)
+        self.skipped_without_video = [conversation for conversation, _ in missing]
+        return with_video
 
     @staticmethod
     def _index_audio(root: Path) -> dict[str, Path]:
