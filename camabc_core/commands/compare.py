@@ -16,7 +16,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Pair the per-sample predictions of RUN_A and RUN_B on the same split (written by "
             "camabc train or camabc eval) and test the macro-F1 difference. Multi-seed directories "
-            "are paired seed by seed and the statistic is the mean difference over seeds."
+            "are paired seed by seed and the statistic is the mean difference over seeds. Both runs "
+            "must have scored the same samples: the same corpus, data settings and run.seed, because "
+            "run.seed also draws the train/validation/test split and the NoBC sampling points. Runs "
+            "that differ in run.seed are rejected, so vary the model or training settings, not the seed."
         ),
     )
     parser.add_argument("run_a", type=Path, metavar="RUN_A")

@@ -21,7 +21,7 @@ from camabc_core.metrics import ClassificationMetrics, classification_metrics
 from camabc_core.records import Sample
 from camabc_core.training.atomic import atomic_write_json
 from camabc_core.training.data import WindowDataset, make_collate
-from camabc_core.training.run_dir import predictions_file
+from camabc_core.training.run_dir import eval_dir, predictions_file
 
 
 @attrs.frozen
@@ -123,7 +123,11 @@ def save_predictions(run_dir: Path, split: str, result: SplitPredictions, scheme
 
 
 def read_predictions(run_dir: Path, split: str) -> dict[str, Any]:
+    """Read the predictions that training wrote for ``split``, else those of ``camabc eval``."""
     path = run_dir / predictions_file(split)
     if not path.is_file():
-        raise CamabcError(f"{path} not found; run `camabc eval {run_dir} --split {split}` first")
+        path = eval_dir(run_dir, split) / predictions_file(split)
+    if not path.is_file():
+        raise CamabcError(f"{run_dir / predictions_file(split)} not found; run "
+                          f"`camabc eval {run_dir} --split {split}` first")
     return json.loads(path.read_text(encoding="utf-8"))

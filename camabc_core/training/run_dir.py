@@ -12,6 +12,7 @@ Layout (docs/training.md describes every file)::
       predictions_<split>.json per-sample labels and predictions (for ``camabc compare``)
       metrics.json, report.md, confusion_matrix.png, training_curves.png
       train.log
+      eval/<split>/            what ``camabc eval`` writes; it never rewrites the files above
 """
 
 from __future__ import annotations
@@ -38,10 +39,70 @@ CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT = "last"
 BEST_CHECKPOINT = "best"
 LOG_FILE = "train.log"
+EVAL_DIR = "eval"
+
+#: Reader options whose names end like these hold paths, so a saved recipe stores them absolute.
+PATH_OPTION_SUFFIXES = ("_dir", "_path", "_file", "root")
 
 
 def predictions_file(split: str) -> str:
     return f"predictions_{split}.json"
+
+
+def eval_dir(run_dir: Path, split: str) -> Path:
+    """Return the folder where ``camabc eval`` writes its scores of ``split`` for this run."""
+    return run_dir / EVAL_DIR / split
+
+
+def seed_run_dirs(run_dir: Path) -> dict[int, Path]:
+    """Map seed -> run directory for a multi-seed output directory (``seed-<N>`` sub-directories)."""
+    runs = {}
+    for child in sorted(run_dir.glob("seed-*")):
+        suffix = child.name.removeprefix("seed-")
+        if child.is_dir() and suffix.isdigit() and (child / RECIPE_FILE).is_file():
+            runs[int(suffix)] = child
+    return runs
+
+
+def _absolute_if_local(value: str | None, base: Path) -> str | None:
+    """Return ``value`` as an absolute path when it names an existing file or folder under ``base``.
+
+    Values that exist nowhere, such as hub ids, stay as they are.
+    """
+    if not value or Path(value).is_absolute():
+        return value
+    candidate = base / Path(value).expanduser()
+    return str(candidate.resolve()) if candidate.exists() else value
+
+
+def resolve_local_paths(recipe: Recipe, base: Path | None = None) -> Recipe:
+    """Make every local path of the recipe absolute, so the saved run works from any directory.
+
+    ``data.root``, path-like reader options and each encoder's ``checkpoint`` and ``tokenizer``
+    change only when they exist relative to ``base`` (the working directory by default), which
+    keeps hub ids untouched. ``run.output_dir`` is always local, so it always becomes absolute.
+    """
+    base = Path.cwd() if base is None else base
+    reader_options = recipe.data.reader_options
+    if reader_options:
+        reader_options = {
+            key: _absolute_if_local(value, base)
+            if isinstance(value, str) and key.endswith(PATH_OPTION_SUFFIXES) else value
+            for key, value in reader_options.items()
+        }
+    data = attrs.evolve(recipe.data, root=_absolute_if_local(recipe.data.root, base) or "",
+                        reader_options=reader_options)
+    encoders = recipe.model.encoders
+    replaced = {}
+    for modality in ("audio", "text", "video"):
+        spec = getattr(encoders, modality)
+        if spec is not None:
+            spec = attrs.evolve(spec, checkpoint=_absolute_if_local(spec.checkpoint, base),
+                                tokenizer=_absolute_if_local(spec.tokenizer, base))
+        replaced[modality] = spec
+    model = attrs.evolve(recipe.model, encoders=attrs.evolve(encoders, **replaced))
+    run = attrs.evolve(recipe.run, output_dir=str((base / recipe.run.output_dir).resolve()))
+    return attrs.evolve(recipe, data=data, model=model, run=run)
 
 
 def write_labels(run_dir: Path, scheme: LabelScheme) -> None:

@@ -28,7 +28,10 @@ from camabc_core.training.run_dir import (
     LAST_CHECKPOINT,
     LOG_FILE,
     RECIPE_FILE,
+    eval_dir,
+    resolve_local_paths,
     save_encoder_files,
+    seed_run_dirs,
     write_labels,
 )
 from camabc_core.training.stages import check_stages
@@ -104,11 +107,15 @@ def data_summary(data: PreparedData) -> dict[str, Any]:
 
 
 def check_resumable(recipe: Recipe, run_dir: Path) -> None:
-    """Raise unless the recipe equals the one the run was started with."""
+    """Raise unless the recipe equals the one the run was started with.
+
+    Both sides are compared with their local paths made absolute, because runs saved before paths
+    were stored absolute contain them relative to the working directory.
+    """
     from camabc_core.recipe_loading import load_recipe, recipe_to_dict
 
-    saved = recipe_to_dict(load_recipe(run_dir / RECIPE_FILE))
-    current = recipe_to_dict(recipe)
+    saved = recipe_to_dict(resolve_local_paths(load_recipe(run_dir / RECIPE_FILE)))
+    current = recipe_to_dict(resolve_local_paths(recipe))
     differences = sorted(_differing_keys(saved, current))
     if differences:
         raise RecipeError(
@@ -170,12 +177,23 @@ def train_run(
 
     With ``resume`` the run continues from ``run_dir/checkpoints/last`` (a fresh start if there is
     none). Without it an existing checkpoint is an error, so a finished run is never overwritten.
+    A directory of ``seed-<N>`` runs is an error with or without ``resume``. Local paths of the
+    recipe are made absolute first, so the saved recipe.yaml works from any working directory.
     """
     from camabc_core.model import BackchannelModel
     from camabc_core.recipe_loading import save_recipe
     from camabc_core.windows import WindowExtractor
 
     run_dir = Path(run_dir)
+    recipe = resolve_local_paths(recipe)
+    seed_runs = seed_run_dirs(run_dir)
+    if seed_runs:
+        names = ", ".join(path.name for path in seed_runs.values())
+        raise CamabcError(
+            f"{run_dir} contains the runs of a multi-seed training ({names}); a single run there would "
+            "mix with them. Continue them with `--seeds "
+            f"{' '.join(str(seed) for seed in seed_runs)} --resume`, or choose another --output-dir"
+        )
     seed = recipe.run.seed
     modalities = used_modalities(recipe)
     if not modalities:
@@ -256,6 +274,11 @@ def train_seeds(
 ) -> tuple[list[RunResult], dict[str, Any] | None]:
     """Train one run per seed into ``output_dir/seed-<seed>`` and write the mean ± std aggregate."""
     output_dir = Path(output_dir)
+    if ckpt.find_checkpoint(output_dir / CHECKPOINTS_DIR / LAST_CHECKPOINT) is not None:
+        raise CamabcError(
+            f"{output_dir} contains a single-seed run (checkpoints/last); seed-<N> runs there would "
+            "mix with it. Choose another --output-dir, or resume it without --seeds"
+        )
     results = [train_run(recipe_for_seed(recipe, seed), output_dir / f"seed-{seed}", resume=resume)
                for seed in seeds]
     scored = {r.seed: r.metrics for r in results if r.metrics is not None}
@@ -268,22 +291,28 @@ def train_seeds(
 
 
 def evaluate_run_dir(
-    run_dir: str | Path, split: str = "test", batch_size: int | None = None
+    run_dir: str | Path, split: str = "test", batch_size: int | None = None,
+    overrides: Sequence[str] = (),
 ) -> ClassificationMetrics:
-    """Re-score a trained run on ``split`` (the corpus must still be at ``data.root``) and write reports.
+    """Re-score a trained run on ``split`` and write the scores under ``RUN_DIR/eval/<split>/``.
 
-    The recipe's evaluation split rewrites metrics.json, report.md and confusion_matrix.png; another
-    split writes metrics_<split>.json and so on beside them.
-    The split is rebuilt from the corpus with the run's seed. It must match the fingerprint saved in
-    data_summary.json at training time, because a changed corpus would give scores that do not compare.
+    The files that training wrote stay as they are. ``overrides`` (``KEY=VALUE`` as for ``--set``)
+    may change the ``data``, ``evaluation`` and ``run.cpu_threads``/``run.num_workers`` keys of the
+    saved recipe, e.g. ``data.root`` of a corpus that moved. The split is rebuilt from the corpus with
+    the run's seed. It must match the fingerprint saved in data_summary.json at training time,
+    because a changed corpus would give scores that do not compare.
     """
-    from camabc_core.training.run_dir import load_trained_model
+    from camabc_core.recipe_loading import load_recipe
+    from camabc_core.training.run_dir import load_trained_model, trained_weights_path
     from camabc_core.windows import WindowExtractor
 
     run_dir = Path(run_dir)
     if split not in SPLITS:
         raise CamabcError(f"unknown split {split!r}; expected one of {list(SPLITS)}")
+    check_eval_overrides(overrides)
     model, recipe, scheme = load_trained_model(run_dir)
+    if overrides:
+        recipe = load_recipe(run_dir / RECIPE_FILE, list(overrides))
     if recipe.run.cpu_threads is not None:
         torch.set_num_threads(recipe.run.cpu_threads)
     if recipe.backchannel_alignment is None:
@@ -295,7 +324,8 @@ def evaluate_run_dir(
         if split_fingerprint(data.splits[split]) != expected:
             raise CamabcError(
                 f"the {split} split rebuilt from {recipe.data.root} differs from the one used in training "
-                f"({summary_path}); the corpus or the sampling code changed"
+                f"({summary_path}); the corpus or the sampling code changed. If the corpus moved, pass "
+                "--set data.root=NEW_PATH"
             )
     extractor = WindowExtractor(data.conversations, recipe.data.window, used_modalities(recipe))
     result = predict_samples(model, data.splits[split], extractor,
@@ -303,14 +333,31 @@ def evaluate_run_dir(
                              description=f"{split} split")
     extractor.close()
     metrics = result.metrics(scheme)
-    save_predictions(run_dir, split, result, scheme)
+    output_dir = eval_dir(run_dir, split)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_predictions(output_dir, split, result, scheme)
     history_path = run_dir / HISTORY_FILE
     state_best = None
     if history_path.is_file():
         history = json.loads(history_path.read_text(encoding="utf-8"))
         improved = [e["epoch"] for e in history if e.get("improved")]
         state_best = improved[-1] if improved else None
-    suffix = "" if split == recipe.evaluation.split else f"_{split}"
-    write_run_report(run_dir, recipe.run.name, metrics, split,
-                     extra={"seed": recipe.run.seed, "best_epoch": state_best}, suffix=suffix)
+    write_run_report(output_dir, recipe.run.name, metrics, split,
+                     extra={"seed": recipe.run.seed, "best_epoch": state_best,
+                            "weights": str(trained_weights_path(run_dir)), "data_root": recipe.data.root})
     return metrics
+
+
+#: Recipe keys that ``camabc eval --set`` may change; the others describe the trained model.
+EVAL_OVERRIDE_PREFIXES = ("data.", "evaluation.", "run.cpu_threads=", "run.num_workers=")
+
+
+def check_eval_overrides(overrides: Sequence[str]) -> None:
+    """Raise on an override that would change the trained model rather than where and how it is scored."""
+    for override in overrides:
+        if not override.strip().startswith(EVAL_OVERRIDE_PREFIXES):
+            raise RecipeError(
+                f"--set {override}: camabc eval accepts only data.*, evaluation.*, run.cpu_threads and "
+                "run.num_workers keys, because the other keys describe the trained model; train a new "
+                "run to change them"
+            )
