@@ -167,6 +167,7 @@ def build_backchannel_samples(
     quotas = _allocate_quotas(counts, sampling.nobc_ratio, np.random.default_rng(seed))
     result: list[Sample] = []
     shortfall = 0
+    no_listener = 0
     for conversation, timeline, samples, quota in zip(conversations, timelines, labelled, quotas):
         ends, codes = _nobc_candidates(conversation, timeline, sampling.nobc_tolerance_seconds)
         take = min(int(quota), ends.size)
@@ -176,7 +177,7 @@ def build_backchannel_samples(
             speaker = timeline.speakers[codes[index]]
             listener = timeline.partner(speaker, float(ends[index]))
             if listener is None:
-                shortfall += 1
+                no_listener += 1
                 continue
             samples.append(Sample(conversation.id, float(ends[index]), speaker, listener, nobc_label))
         samples.sort(key=lambda sample: sample.time)
@@ -186,6 +187,13 @@ def build_backchannel_samples(
             "%d NoBC points could not be drawn: some conversations have too few word ends "
             "away from backchannels; lower data.sampling.nobc_tolerance_seconds",
             shortfall,
+        )
+    if no_listener:
+        # A tolerance cannot help here: the speaker of these word ends is the conversation's only one.
+        logger.warning(
+            "%d NoBC points were dropped because their conversation has no second speaker to be the "
+            "listener; check that the transcript names every speaker",
+            no_listener,
         )
     return result
 

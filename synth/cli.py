@@ -185,6 +185,9 @@ def _sources(args: argparse.Namespace, settings: SynthSettings, recipe: Any = No
 
     need_duration = settings.clips != "windows"
     if args.command == "swbd":
+        if not args.swbd_root.is_dir():
+            raise SynthError(f"--swbd-root {args.swbd_root}: folder not found; pass the Switchboard folder "
+                             "that contains the audio, the word alignments and caller_tab.csv")
         # The recipe's swbd rule thresholds move the prediction points, so the clips follow them. Its
         # video options are left out: they name the videos this run makes.
         reader_options = {}
@@ -197,9 +200,75 @@ def _sources(args: argparse.Namespace, settings: SynthSettings, recipe: Any = No
     channel_speakers = None
     if args.channel_speakers:
         channel_speakers = [name.strip() for name in args.channel_speakers.split(",")]
+    _check_audio_input(args.audio, channel_speakers)
     return recording_sources(args.audio, args.turns, transcript=args.transcript,
                              speaker_info=args.speaker_info, channel_speakers=channel_speakers,
                              seed=settings.seed, need_duration=need_duration)
+
+
+def _check_audio_input(path: Path, channel_speakers: Sequence[str] | None) -> None:
+    """Check that ``--audio`` exists and decodes, and that ``--channel-speakers`` fits its channels.
+
+    Runs before any reference is generated, so a wrong path costs no GPU time.
+    """
+    import av
+
+    if not path.is_file():
+        raise SynthError(f"--audio {path}: file not found; pass the recording to animate")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise SynthError(f"--audio {path}: the file has no audio stream; pass a file with audio")
+            channels = container.streams.audio[0].channels
+            # Decoding the first packet catches files whose header opens but whose samples do not.
+            next(container.decode(audio=0), None)
+    except av.FFmpegError as error:
+        raise SynthError(f"--audio {path}: cannot decode the file ({error}); it may be truncated or "
+                         "corrupt, re-encode it (e.g. to WAV)") from error
+    if channel_speakers is None:
+        return
+    if len(channel_speakers) > channels:
+        raise SynthError(f"--channel-speakers names {len(channel_speakers)} speakers but {path} has "
+                         f"{channels} audio channel(s); list one speaker per channel, in channel order")
+    if len(channel_speakers) < channels:
+        logger.warning("%s has %d audio channels but --channel-speakers names %d (%s); channel(s) %s are "
+                       "ignored", path, channels, len(channel_speakers), ",".join(channel_speakers),
+                       ", ".join(str(index + 1) for index in range(len(channel_speakers), channels)))
+
+
+def _empty_plan_reason(settings: SynthSettings, source_set: Any) -> str:
+    """Explain why a plan has no clips, with the option that would give some."""
+    sources = source_set.sources
+    if not sources:
+        return "no conversations were found"
+    if settings.clips != "windows":
+        return "the conversations have no speakers"
+    backchannels = sum(len(source.conversation.backchannels) for source in sources)
+    words = sum(len(source.conversation.words) for source in sources)
+    if settings.points == "context":
+        return f"the transcripts contain {words} words, so there are no word ends to end a window at"
+    if backchannels == 0:
+        return ("no backchannels were found in the turns or transcript, so there are no backchannel or "
+                "NoBC prediction points; use --points context for a clip at every word end, or turns "
+                "(e.g. RTTM) in which listeners' short turns mark backchannels")
+    return (f"the {backchannels} backchannels gave no prediction points (none has a speaker to react "
+            "to); use --points context for a clip at every word end")
+
+
+def _animator_problem(settings: SynthSettings) -> str | None:
+    """Return why the animator cannot run here (e.g. a missing EchoMimic environment), or None."""
+    from synth.errors import AnimatorUnavailableError
+    from synth.runner import create_component
+
+    animator = create_component("animator", settings.animator)
+    check = getattr(animator, "check", None)
+    if check is None:
+        return None
+    try:
+        check()
+    except AnimatorUnavailableError as error:
+        return f"animator {settings.animator.name!r} cannot run, so every clip would fail: {error}"
+    return None
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -214,12 +283,15 @@ def run_command(args: argparse.Namespace) -> int:
     if recipe is not None:
         source_set = _apply_recipe_data(source_set, recipe)
     plan = build_plan(source_set.sources, source_set.profiles, settings, source_set.scheme)
+    empty_reason = _empty_plan_reason(settings, source_set) if not plan.clips else ""
     if args.dry_run:
         if state.is_main_process:
-            print(describe_plan(plan, read_manifest(args.out / MANIFEST_NAME), args.out))
+            problem = _animator_problem(settings) if plan.clips else None
+            print(describe_plan(plan, read_manifest(args.out / MANIFEST_NAME), args.out, empty_reason,
+                                [problem] if problem else []))
         return 0
     if not plan.clips:
-        logger.warning("the plan has no clips: no prediction points or speakers were found")
+        logger.warning("the plan has no clips: %s", empty_reason)
     return Runner(plan, RunOptions(out_dir=args.out, crf=args.crf), state).run()
 
 

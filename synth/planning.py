@@ -204,9 +204,17 @@ def build_plan(sources: Sequence[ConversationSource], profiles: Mapping[str, Spe
     return Plan(references=_reference_jobs(speaker_ids, profiles, settings), clips=clips)
 
 
-def describe_plan(plan: Plan, records: Mapping[str, Mapping[str, object]], out_dir: Path) -> str:
-    """Summarise a plan for ``--dry-run``: counts by kind and status, and the first jobs."""
+def describe_plan(plan: Plan, records: Mapping[str, Mapping[str, object]], out_dir: Path,
+                  empty_reason: str = "", problems: Sequence[str] = ()) -> str:
+    """Summarise a plan for ``--dry-run``: counts by kind and status, problems, and the first jobs.
+
+    ``empty_reason`` explains a plan without clips; ``problems`` are found before any job runs,
+    such as an animator whose environment is missing.
+    """
     lines = [f"plan for {out_dir}:"]
+    if not plan.clips:
+        lines.append(f"  clips: 0 jobs ({empty_reason or 'no prediction points or speakers were found'})")
+        lines.append(f"  reference: {len(plan.references)} jobs")
     planned = plan.records()
     for kind in ("reference", "window", "side", "conversation"):
         jobs = [record for record in planned if record["kind"] == kind]
@@ -224,6 +232,8 @@ def describe_plan(plan: Plan, records: Mapping[str, Mapping[str, object]], out_d
     if failing:
         lines.append(f"  {len(failing)} jobs cannot run:")
         lines.extend(f"    {job_id}: {error}" for job_id, error in failing[:20])
-    lines.append("  first jobs:")
-    lines.extend(f"    {record['id']} -> {record['output']}" for record in planned[:8])
+    lines.extend(f"  problem: {problem}" for problem in problems)
+    if planned:
+        lines.append("  first jobs:")
+        lines.extend(f"    {record['id']} -> {record['output']}" for record in planned[:8])
     return "\n".join(lines)

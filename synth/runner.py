@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from camabc_core.errors import CamabcError
 from camabc_core.interfaces import AnimationRequest
 from camabc_core.media import AudioSource
-from synth.errors import SynthError
+from synth.errors import AnimatorUnavailableError, SynthError
 from synth.jobs import ClipJob, ComponentSpec, Plan, ReferenceJob, Track
 from synth.levels import choose_active_tracks, frame_energies_db
 from synth.manifest import MANIFEST_NAME, append_record, read_manifest, rewrite_manifest
@@ -142,6 +142,10 @@ class Runner:
         self._audio = _AudioFiles(options.sample_rate)
         # Reference records as the manifest holds them once the reference phase is over.
         self._finished_references: dict[str, dict[str, Any]] = {}
+        # Warning of the clip being made (e.g. audio that ends inside the clip), stored in its record.
+        self._clip_warning: str | None = None
+        # Message of each unavailable-animator error -> the first job that failed with it.
+        self._unavailable: dict[str, str] = {}
 
     # Planning ----------------------------------------------------------------------------------
 
@@ -184,23 +188,38 @@ class Runner:
 
     # Execution ---------------------------------------------------------------------------------
 
-    def _record(self, job: ReferenceJob | ClipJob, started: float, error: str | None) -> None:
+    def _record(self, job: ReferenceJob | ClipJob, started: float, error: str | None,
+                warning: str | None = None) -> None:
         record = {**self.records[job.id], "process": self.state.process_index,
                   "seconds": round(time.perf_counter() - started, 3)}
         record.update({"status": "failed", "error": error} if error else {"status": "done"})
+        if warning:
+            record["warning"] = warning
         append_record(self.manifest_path, record)
 
     def _run_job(self, job: ReferenceJob | ClipJob, work: Callable[[], None]) -> bool:
         started = time.perf_counter()
+        self._clip_warning = None
         try:
             work()
+        except AnimatorUnavailableError as error:
+            # The same setup message would repeat for every clip, so only its first job carries it.
+            first = self._unavailable.setdefault(str(error), job.id)
+            if first != job.id:
+                message = f"the animator cannot run, as reported for {first}"
+                logger.debug("%s failed: %s", job.id, message)
+                self._record(job, started, message)
+                return False
+            message = str(error)
         except CamabcError as error:
             message = str(error)
         except Exception as error:  # A broken plugin must not stop the other jobs of the run.
             logger.exception("%s: unexpected error", job.id)
             message = f"unexpected {type(error).__name__}: {error}"
         else:
-            self._record(job, started, None)
+            if self._clip_warning:
+                logger.warning("%s: %s", job.id, self._clip_warning)
+            self._record(job, started, None, self._clip_warning)
             return True
         logger.error("%s failed: %s", job.id, message)
         self._record(job, started, message)
@@ -231,6 +250,7 @@ class Runner:
         height, width = sizes.pop()
         animator = self._animators.get(job.animator)
         source = self._audio.get(job.audio_path)
+        self._clip_warning = check_clip_span(source, job)
         num_samples = samples_for_frames(job.num_frames, job.fps, self.options.sample_rate)
         (self.out_dir / WORK_DIR_NAME).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.out_dir / WORK_DIR_NAME,
@@ -311,6 +331,26 @@ class Runner:
         return 1 if failures else 0
 
 
+def check_clip_span(source: AudioSource, job: ClipJob) -> str | None:
+    """Return a warning when the audio ends inside the clip; raise when the clip is wholly past its end.
+
+    Both cases mean silent frames, which usually come from a truncated audio file or from a
+    transcript that belongs to a longer recording. A clip may end up to one frame past the audio.
+    """
+    duration = source.num_samples / source.sample_rate
+    frame = 1.0 / job.fps
+    if job.start >= duration:
+        raise SynthError(
+            f"{job.audio_path}: the audio lasts {duration:.2f} s but the clip covers {job.start:.2f} to "
+            f"{job.end:.2f} s, wholly past its end, so the clip would be silent; the file may be truncated "
+            "(re-download or re-convert it) or the transcript may belong to another recording"
+        )
+    if job.end > duration + frame:
+        return (f"{job.audio_path}: the audio lasts {duration:.2f} s but the clip runs to {job.end:.2f} s, "
+                f"so its last {job.end - duration:.2f} s are silent; the file may be truncated")
+    return None
+
+
 def _speaker_view(streams: list[Iterator[np.ndarray]], active: np.ndarray) -> Iterator[np.ndarray]:
     """Advance every track's frames together and yield the active track's frame each time."""
     for index in active:
@@ -324,6 +364,13 @@ def print_summary(planned: Mapping[str, Any], records: Mapping[str, Any], failur
                   manifest_path: Path) -> None:
     done = sum(1 for job_id in planned if records.get(job_id, {}).get("status") == "done")
     print(f"synth: {done} of {len(planned)} jobs done, {len(failures)} failed; manifest: {manifest_path}")
+    warned = [records[job_id] for job_id in planned if records.get(job_id, {}).get("warning")]
+    if warned:
+        print(f"jobs done with a warning ({len(warned)}):")
+        for record in warned[:MAX_LISTED_FAILURES]:
+            print(f"  {record['id']}: {record['warning']}")
+        if len(warned) > MAX_LISTED_FAILURES:
+            print(f"  ... and {len(warned) - MAX_LISTED_FAILURES} more (field \"warning\" in the manifest)")
     if failures:
         print("failed jobs:")
         for record in failures[:MAX_LISTED_FAILURES]:

@@ -15,27 +15,35 @@ from synth.errors import SynthError
 COMMON_FRAME_RATES: tuple[int, ...] = (24, 25, 30, 48, 50, 60)
 
 
-def _exact(seconds: float) -> Fraction:
-    # Window lengths are written in decimal (1.5, 0.8), so read them as the decimal the user typed.
-    return Fraction(repr(float(seconds)))
+#: Largest distance of window × fps from a whole number that still counts as whole. It absorbs
+#: float error such as 0.30000000000000004 × 10, which is 3 frames to every printed digit.
+WHOLE_FRAME_TOLERANCE = 1e-6
+
+
+def _whole_frames(window_seconds: float, fps: int) -> int | None:
+    """Return window × fps as an int when it is a whole number within the tolerance, else None."""
+    frames = window_seconds * fps
+    nearest = round(frames)
+    return nearest if abs(frames - nearest) <= WHOLE_FRAME_TOLERANCE else None
 
 
 def frames_per_window(window_seconds: float, fps: int) -> int:
     """Return the number of frames in a window, raising ``SynthError`` unless it is a whole number."""
     if fps <= 0:
         raise SynthError(f"frame rate must be a positive integer, got {fps}")
-    if window_seconds <= 0:
-        raise SynthError(f"window length must be positive, got {window_seconds} s")
-    frames = _exact(window_seconds) * fps
-    if frames.denominator != 1:
-        working = [rate for rate in COMMON_FRAME_RATES if (_exact(window_seconds) * rate).denominator == 1]
+    if not window_seconds > 0 or not math.isfinite(window_seconds):
+        raise SynthError(f"window length must be a positive number of seconds, got {window_seconds}")
+    frames = _whole_frames(window_seconds, fps)
+    if frames is None:
+        working = [rate for rate in COMMON_FRAME_RATES if _whole_frames(window_seconds, rate) is not None]
         hint = (f"use --fps {' or '.join(str(rate) for rate in working)}" if working
                 else "change --window so that window × fps is a whole number")
         raise SynthError(
-            f"invalid frame rate: a {window_seconds:g} s window at {fps} fps has {float(frames):g} "
-            f"frames, not a whole number, so the clip's video and audio durations would differ; {hint}"
+            f"invalid frame rate: a {window_seconds!r} s window at {fps} fps has "
+            f"{window_seconds * fps!r} frames, not a whole number, so the clip's video and audio "
+            f"durations would differ; {hint}"
         )
-    return int(frames)
+    return frames
 
 
 def frames_in_duration(duration_seconds: float, fps: int) -> int:
