@@ -19,3 +19,7 @@ class CorpusFormatError(CamabcError):
 
 class MediaError(CamabcError):
     """A media file cannot be decoded; the message names the file."""
+
+
+class CheckpointError(CamabcError):
+    """A checkpoint file is missing, truncated, corrupt or does not fit the model; the message names it."""

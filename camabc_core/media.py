@@ -23,6 +23,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from camabc_core.errors import MediaError
+from camabc_core.file_permissions import apply_umask_permissions
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ def _save_atomically(array: np.ndarray, target: Path) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             np.save(stream, array)
+        apply_umask_permissions(temporary)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

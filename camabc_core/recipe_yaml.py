@@ -13,6 +13,8 @@ from typing import Any
 import attrs
 import yaml
 
+from camabc_core.file_permissions import apply_umask_permissions
+
 
 class LineMapping(dict):
     """A YAML mapping that remembers the 1-based line of each key, for error messages."""
@@ -187,6 +189,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     try:
+        apply_umask_permissions(handle.name)
         os.replace(handle.name, path)
     except OSError:
         os.unlink(handle.name)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from camabc_core.file_permissions import apply_umask_permissions
 from synth.errors import SynthError
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ def atomic_output(target: Path) -> Iterator[Path]:
     temporary = Path(temporary_name)
     try:
         yield temporary
+        # mkstemp's file is owner-only (0600); give the result the usual umask-based mode.
+        apply_umask_permissions(temporary)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import random
+import stat
 import unicodedata
 
 import numpy as np
@@ -11,8 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-from camabc_core.errors import RecipeError
+from camabc_core.errors import CheckpointError, RecipeError
 from camabc_core.recipe import Recipe, StageSection
+from camabc_core.recipe_yaml import write_text_atomic
 from camabc_core.training import checkpoint as ckpt
 from camabc_core.training.atomic import atomic_path, atomic_write_text
 from camabc_core.training.data import EpochBatchSampler, count_batches, epoch_order
@@ -161,6 +164,81 @@ def test_atomic_path_keeps_old_file_on_error(tmp_path):
 
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random"])
+def test_corrupt_weights_name_the_file(tmp_path, damage):
+    path = tmp_path / ckpt.MODEL_FILE
+    ckpt.save_model_weights(TwoPartModel(), path)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(CheckpointError, match=rf"{path} is not a readable safetensors file .* truncated or "
+                                              r"corrupt: restore the file .* or retrain"):
+        ckpt.load_model_weights(TwoPartModel(), path)
+
+
+class WiderModel(TwoPartModel):
+    """TwoPartModel with a 7-wide encoder: the shapes an edited encoder config would give."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(3, 7)
+        self.projection = nn.Linear(7, 4)
+
+
+def test_shape_mismatch_is_summarised(tmp_path):
+    path = tmp_path / ckpt.MODEL_FILE
+    ckpt.save_model_weights(TwoPartModel(), path)
+    with pytest.raises(CheckpointError) as caught:
+        ckpt.load_model_weights(WiderModel(), path)
+    message = str(caught.value)
+    # encoder.weight, encoder.bias and projection.weight differ; the first three are named.
+    assert message.startswith(f"{path}: 3 tensor(s) have other shapes")
+    assert "encoder.weight is torch.Size([5, 3]) in the file but torch.Size([7, 3]) in the model" in message
+    assert "projection.weight is torch.Size([4, 5])" in message
+    assert "encoder config.json files and recipe.yaml" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("content", ['{"stage": "context_al', "", '["not", "a", "state"]', '{"stages": 1}'])
+def test_broken_state_file_names_the_file(tmp_path, content):
+    (tmp_path / ckpt.STATE_FILE).write_text(content, encoding="utf-8")
+    with pytest.raises(CheckpointError, match=rf"{tmp_path / ckpt.STATE_FILE} .*restore the file"):
+        ckpt.read_training_state(tmp_path)
+
+
+def test_truncated_optimizer_file_names_the_file(tmp_path):
+    model = TwoPartModel()
+    optimizer = build_optimizer(model, StageSection())
+    scheduler = build_scheduler(optimizer, StageSection())
+    staging = ckpt.staging_directory(tmp_path / "last")
+    state = ckpt.TrainingState(stage="context_alignment")
+    ckpt.write_checkpoint_files(staging, model, optimizer, scheduler, state)
+    ckpt.publish_checkpoint(staging, tmp_path / "last")
+    optimizer_file = tmp_path / "last" / ckpt.OPTIMIZER_FILE
+    optimizer_file.write_bytes(optimizer_file.read_bytes()[:50])
+    with pytest.raises(CheckpointError, match=rf"{optimizer_file} cannot be read"):
+        ckpt.load_checkpoint(tmp_path / "last", model, optimizer, scheduler)
+
+
+def test_atomic_writes_keep_umask_permissions(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "metrics.json", "{}")
+        with atomic_path(tmp_path / "model.safetensors") as temporary:
+            temporary.write_bytes(b"x")
+        write_text_atomic(tmp_path / "recipe.yaml", "a: 1\n")
+        os.umask(0o027)
+        atomic_write_text(tmp_path / "group.json", "{}")
+    finally:
+        os.umask(previous)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    assert modes == {"metrics.json": 0o644, "model.safetensors": 0o644, "recipe.yaml": 0o644,
+                     "group.json": 0o640}
 
 
 def test_backchannel_loss_adds_weighted_alignment():

@@ -1,7 +1,8 @@
 """Atomic file writes: a reader sees either the old file or the complete new one, never a torn write.
 
 Every writer goes to a temporary file in the destination's directory (so ``os.replace`` stays on one
-file system and is atomic) and renames it over the destination only after the data are flushed.
+file system and is atomic) and renames it over the destination only after the data are flushed. The
+file gets the usual umask-based mode (0644 typically), not ``mkstemp``'s owner-only 0600.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from camabc_core.file_permissions import apply_umask_permissions
 
 
 @contextlib.contextmanager
@@ -33,6 +36,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
+        apply_umask_permissions(temporary)
         os.replace(temporary, destination)
     finally:
         if temporary.exists():

@@ -16,7 +16,9 @@ always a complete checkpoint; a crash between the two renames leaves the previou
 from __future__ import annotations
 
 import json
+import pickle
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from camabc_core.errors import CheckpointError
 from camabc_core.training.atomic import atomic_path
 
 MODEL_FILE = "model.safetensors"
@@ -70,15 +73,54 @@ def save_model_weights(model: nn.Module, path: str | Path) -> None:
         safetensors.torch.save_model(model, str(temporary))
 
 
+#: What to do about a checkpoint file that cannot be read.
+CORRUPT_FILE_FIX = ("restore the file from a backup, use another checkpoint of the run (checkpoints/best or "
+                    "checkpoints/last), or retrain")
+#: Mismatched tensors named in a shape-mismatch message; the rest are counted.
+MISMATCHES_NAMED = 3
+_SHAPE = r"(torch\.Size\(\[[^\]]*\]\))"
+_SIZE_MISMATCH = re.compile(rf"size mismatch for ([^:\s]+): copying a param with shape {_SHAPE} "
+                            rf"from checkpoint, the shape in current model is {_SHAPE}")
+
+
 def load_model_weights(model: nn.Module, path: str | Path) -> None:
-    """Load a safetensors file into ``model``; missing or unexpected keys are an error naming them."""
-    missing, unexpected = safetensors.torch.load_model(model, str(path), strict=False)
+    """Load a safetensors file into ``model``.
+
+    Raises ``CheckpointError`` naming the file when it is unreadable (empty, truncated, not
+    safetensors) or when its tensors do not fit the model (missing, unexpected or differently shaped).
+    """
+    path = Path(path)
+    try:
+        missing, unexpected = safetensors.torch.load_model(model, str(path), strict=False)
+    except safetensors.SafetensorError as error:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({error}); it is truncated or corrupt: "
+            f"{CORRUPT_FILE_FIX}"
+        ) from error
+    except RuntimeError as error:
+        raise CheckpointError(_shape_mismatch_message(path, str(error))) from error
     if missing or unexpected:
-        raise RuntimeError(
+        raise CheckpointError(
             f"{path} does not match the model: missing keys {sorted(missing)[:10]}, unexpected keys "
             f"{sorted(unexpected)[:10]}; the recipe's model section must be the one the weights were "
             "trained with"
         )
+
+
+def _shape_mismatch_message(path: Path, error: str) -> str:
+    """Summarise torch's one-line-per-tensor size-mismatch error in one sentence."""
+    mismatches = _SIZE_MISMATCH.findall(error)
+    if not mismatches:
+        first_line = error.strip().splitlines()[0] if error.strip() else "unknown error"
+        return (f"{path} cannot be loaded into the model ({first_line}); the encoder configs and recipe "
+                "of the run must be the ones the weights were trained with")
+    named = "; ".join(f"{name} is {saved} in the file but {current} in the model"
+                      for name, saved, current in mismatches[:MISMATCHES_NAMED])
+    more = len(mismatches) - MISMATCHES_NAMED
+    extra = f" (and {more} more)" if more > 0 else ""
+    return (f"{path}: {len(mismatches)} tensor(s) have other shapes than the model built from the run's "
+            f"configs: {named}{extra}. The encoder config.json files and recipe.yaml of the run must be "
+            "the ones the weights were trained with: restore them, or retrain")
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -164,7 +206,27 @@ def find_checkpoint(directory: Path) -> Path | None:
 
 
 def read_training_state(directory: Path) -> TrainingState:
-    return TrainingState.from_dict(json.loads((directory / STATE_FILE).read_text(encoding="utf-8")))
+    """Read ``state.json``; raise ``CheckpointError`` naming it when it is unreadable or incomplete."""
+    path = directory / STATE_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is not valid JSON ({error}); it is truncated or corrupt: "
+                              f"{CORRUPT_FILE_FIX}") from error
+    try:
+        return TrainingState.from_dict(data)
+    except TypeError as error:
+        raise CheckpointError(f"{path} does not hold a training state ({error}): "
+                              f"{CORRUPT_FILE_FIX}") from error
+
+
+def _load_torch_file(path: Path) -> Any:
+    """``torch.load`` of an optimiser or random-state file, with a ``CheckpointError`` when unreadable."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, ValueError, OSError, pickle.UnpicklingError) as error:
+        raise CheckpointError(f"{path} cannot be read ({error}); it is truncated or corrupt: "
+                              f"{CORRUPT_FILE_FIX}") from error
 
 
 def load_checkpoint(
@@ -180,11 +242,11 @@ def load_checkpoint(
     """
     load_model_weights(model, directory / MODEL_FILE)
     if optimizer is not None and (directory / OPTIMIZER_FILE).is_file():
-        saved = torch.load(directory / OPTIMIZER_FILE, map_location="cpu", weights_only=True)
+        saved = _load_torch_file(directory / OPTIMIZER_FILE)
         optimizer.load_state_dict(saved["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(saved["scheduler"])
     rng_file = directory / f"rng_rank{rank}.pt"
     if rng_file.is_file():
-        restore_rng_state(torch.load(rng_file, map_location="cpu", weights_only=True))
+        restore_rng_state(_load_torch_file(rng_file))
     return read_training_state(directory)
