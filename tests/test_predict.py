@@ -8,15 +8,23 @@ import logging
 import wave
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
+import torch
 from inference_helpers import DIALOGUE, write_clip, write_run_dir, write_word_tsv
 
 from camabc_core.cli import main
 from camabc_core.errors import CamabcError, CorpusFormatError, MediaError
 from camabc_core.inference.moments import detect_moments, local_maxima
 from camabc_core.inference.roles import resolve_roles
-from camabc_core.inference.timeline import grid_times, predict_timeline, prediction_points
+from camabc_core.inference.timeline import (
+    MAX_POINTS,
+    grid_times,
+    listener_speaking,
+    predict_timeline,
+    prediction_points,
+)
 from camabc_core.inference.transcripts import load_transcript
 from camabc_core.records import Word
 from camabc_core.training import load_trained_model
@@ -80,9 +88,34 @@ def probabilities_for(scores: list[float]) -> np.ndarray:
     return np.stack([1 - scores_array, 0.25 * scores_array, 0.6 * scores_array, 0.15 * scores_array], axis=1)
 
 
-def test_local_maxima_plateau_takes_last() -> None:
-    assert local_maxima(np.array([0.6, 0.6, 0.3])) == [1]
+def test_local_maxima_plateau_takes_first() -> None:
+    assert local_maxima(np.array([0.6, 0.6, 0.3])) == [0]
+    assert local_maxima(np.array([0.2, 0.6, 0.6, 0.6, 0.3])) == [1]
+    # A plateau that rises again afterwards is no maximum.
+    assert local_maxima(np.array([0.2, 0.6, 0.6, 0.7, 0.3])) == [3]
     assert local_maxima(np.array([0.1, 0.7, 0.6, 0.8, 0.2, 0.65])) == [1, 3, 5]
+
+
+def test_moments_ignore_float_noise_on_a_plateau() -> None:
+    # A flat stretch at 0.5575902 to 0.5575913 (noise of a few 1e-7, as different CPU thread counts
+    # give): the moment is the first point of the plateau, whatever the noise.
+    times = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    base = [0.2, 0.5575902, 0.5575913, 0.5575907, 0.5575911, 0.3]
+    for noise in ([0, 0, 0, 0, 0, 0], [0, 3e-7, -9e-7, 2e-7, 0, 0], [0, -1e-7, 0, 4e-7, 8e-7, 0]):
+        scores = [value + delta for value, delta in zip(base, noise)]
+        moments = detect_moments(times, probabilities_for(scores), FOUR_CLASSES, threshold=0.5)
+        assert [m.time for m in moments] == [0.1]
+
+
+def test_moments_skip_excluded_points() -> None:
+    times = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    probabilities = probabilities_for([0.1, 0.6, 0.9, 0.7, 0.2])
+    excluded = np.array([False, False, True, False, False])
+    moments = detect_moments(times, probabilities, FOUR_CLASSES, threshold=0.5, min_gap_seconds=0.5,
+                             excluded=excluded)
+    # Without 2.0 s the points 1.0 and 3.0 s are neighbours; 0.7 > 0.6 makes 3.0 s the maximum.
+    assert [m.time for m in moments] == [3.0]
+    assert moments[0].point_index == 3
 
 
 def test_moments_threshold_and_gap() -> None:
@@ -305,8 +338,10 @@ def test_predict_command_writes_files(multimodal_run: Path, clip: Path, tmp_path
     assert [float(row["time"]) for row in rows] == [0.25, 0.3, 0.5, 0.6, 0.75, 1.0, 1.2, 1.25, 1.5,
                                                      1.75, 1.9, 2.0]
     assert rows[8]["source"] == "word_end"
-    assert list(rows[0])[4:] == ["p_NoBC", "p_Continuer", "p_Understanding", "p_Empathy",
-                                 "backchannel_score"]
+    # B talks over [0.6, 0.8): the points at 0.6 and 0.75 s; no moment may fall there.
+    assert [row["listener_speaking"] for row in rows] == ["0", "0", "0", "1", "1"] + ["0"] * 7
+    assert list(rows[0])[4:] == ["listener_speaking", "p_NoBC", "p_Continuer", "p_Understanding",
+                                 "p_Empathy", "backchannel_score"]
     for row, point in zip(rows, document["points"]):
         assert sum(float(row[f"p_{name}"]) for name in FOUR_CLASSES) == pytest.approx(1.0, abs=1e-5)
         assert float(row["backchannel_score"]) == pytest.approx(1 - float(row["p_NoBC"]), abs=2e-6)
@@ -317,9 +352,13 @@ def test_predict_command_writes_files(multimodal_run: Path, clip: Path, tmp_path
     times = np.array([point["time"] for point in document["points"]])
     probabilities = np.array([[point["probabilities"][name] for name in FOUR_CLASSES]
                               for point in document["points"]])
-    expected = detect_moments(times, probabilities, FOUR_CLASSES, threshold=0.3, min_gap_seconds=1.0)
+    speaking = np.array([point["listener_speaking"] for point in document["points"]])
+    expected = detect_moments(times, probabilities, FOUR_CLASSES, threshold=0.3, min_gap_seconds=1.0,
+                              excluded=speaking)
     assert [m["time"] for m in document["moments"]] == [m.time for m in expected]
     assert all(scores[m["point_index"]] >= 0.3 for m in document["moments"])
+    assert not any(document["points"][m["point_index"]]["listener_speaking"] for m in document["moments"])
+    assert document["moment_rule"]["moments_in_listener_speech"] is False
 
     png = (output / "timeline.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -364,3 +403,130 @@ def test_predict_on_recorded_call(audio_text_run: Path, tmp_path: Path) -> None:
     assert [p["time"] for p in document["points"]] == pytest.approx(diane_ends)
     assert document["points"][0]["last_word"] == "Hello?"
     assert not (output / "timeline.png").exists()
+
+
+def test_listener_speaking_bridges_short_pauses() -> None:
+    words = [Word("B", 1.0, 1.4, "I"), Word("B", 1.6, 2.0, "see"),  # 0.2 s pause: one turn
+             Word("B", 3.0, 3.5, "ok"),  # 1.0 s after: a new turn
+             Word("A", 2.0, 3.0, "well")]
+    times = np.array([0.9, 1.0, 1.5, 1.99, 2.0, 2.5, 3.2, 3.5])
+    assert listener_speaking(words, "B", times).tolist() == [False, True, True, True, False, False,
+                                                             True, False]
+
+
+@pytest.mark.parametrize("step", ["nan", "inf", "-0.1", "0.001", "1e-6"])
+def test_predict_rejects_bad_step_before_loading(step: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # The run directory does not exist: the step check has to come first.
+    code = main(["predict", str(tmp_path / "missing.wav"), "--transcript", str(tmp_path / "w.tsv"),
+                 "--checkpoint", str(tmp_path / "no-run"), "--step", step])
+    assert code != 0
+    assert "--step must be a finite number of seconds >= 0.01" in capsys.readouterr().err
+
+
+def test_grid_refuses_too_many_points() -> None:
+    with pytest.raises(CamabcError, match=r"1000001 prediction points .* use --step 0\.0101 or larger"):
+        grid_times(10_000.01, 0.01)
+    assert MAX_POINTS == 1_000_000
+    assert grid_times(10_000.01, 0.0101).size == 990_100
+    assert grid_times(0.05, 0.01).tolist() == [0.01, 0.02, 0.03, 0.04, 0.05]
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("tpu", "--device 'tpu' is not a device name; use cpu, cuda or cuda:N"),
+    ("cuda", "--device cuda: this torch build has no CUDA support or sees no GPU"),
+])
+def test_predict_rejects_unavailable_device(device: str, message: str, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    code = main(["predict", str(tmp_path / "missing.wav"), "--transcript", str(tmp_path / "w.tsv"),
+                 "--checkpoint", str(tmp_path / "no-run"), "--device", device])
+    assert code != 0
+    assert message in capsys.readouterr().err
+
+
+def test_predict_checks_media_before_loading_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import camabc_core.training
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(camabc_core.training, "load_trained_model", fail)
+    transcript = write_word_tsv(tmp_path / "words.tsv", DIALOGUE)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    code = main(["predict", str(tmp_path / "missing.wav"), "--transcript", str(transcript),
+                 "--checkpoint", str(run_dir)])
+    assert code != 0
+    assert "missing.wav: media file not found" in capsys.readouterr().err
+
+
+def test_predict_skip_malformed_transcript_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    transcript = write_word_tsv(tmp_path / "words.tsv", DIALOGUE)
+    with transcript.open("a", encoding="utf-8") as handle:
+        handle.write("A\tnot-a-time\t2.0\tbroken\n")
+    with pytest.raises(CorpusFormatError, match="--skip-malformed"):
+        load_transcript(transcript)
+    with caplog.at_level(logging.WARNING):
+        loaded = load_transcript(transcript, skip_malformed=True)
+    assert [w.text for w in loaded.words] == [w.text for w in DIALOGUE]
+    assert "words.tsv:8" in caplog.text
+
+
+def test_timeline_plot_size_legend_and_thinned_labels(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    import matplotlib
+    from matplotlib import font_manager
+    from PIL import Image
+
+    from camabc_core.inference import plotting
+    from camabc_core.inference.timeline import Timeline
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # 300 s of media with a word every 0.2 s: far more words than fit at 20 inches.
+    words = [Word("A" if i % 2 else "B", 0.2 * i, 0.2 * i + 0.15, "네" if i % 3 == 0 else "word")
+             for i in range(1500)]
+    times = np.arange(1, 301, dtype=np.float64)
+    probabilities = probabilities_for(list(np.linspace(0.1, 0.9, times.size)))
+    timeline = Timeline(classes=FOUR_CLASSES, times=times, sources=("grid",) * times.size,
+                        last_words=("",) * times.size, probabilities=probabilities,
+                        padded=np.zeros(times.size, dtype=bool), speaker="A", listener="B",
+                        duration=300.0, window_seconds=1.5)
+    with caplog.at_level(logging.WARNING):
+        path = plotting.plot_timeline(timeline, None, 16000, words, tmp_path / "timeline.png", threshold=0.5)
+    width, height = Image.open(path).size
+    assert width <= 2000 and height <= 700
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if not installed & set(plotting.KOREAN_FONTS):
+        assert "fonts-nanum" in caplog.text
+
+    figure, axis = plt.subplots(figsize=(20, 6))
+    plain = [attrs.evolve(word, text="word") for word in words]
+    labels = plotting._draw_words(axis, plain, "A", 20.0, 300.0)
+    plt.close(figure)
+    # A 4-letter label at 8 pt covers (4 · 8 · 0.62 / 72 + 0.05) in · 15 s/in = 4.88 s. Each person
+    # speaks every 0.4 s, so their 3 rows take the words at t, t + 0.4, t + 0.8, and the next
+    # label fits at t + 5.2: 58 groups of 3 labels per person in 300 s, 348 of the 1500 words.
+    assert labels == 2 * 58 * 3
+    assert plotting.WORD_FONT_SIZE >= 8
+
+
+def test_predict_with_truncated_weights_names_the_file(audio_text_run: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    run_dir = shutil.copytree(audio_text_run, tmp_path / "run")
+    weights = run_dir / "checkpoints" / "best" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    wav = write_clip(tmp_path / "clip.wav", seconds=1.0, video=False)
+    transcript = write_word_tsv(tmp_path / "words.tsv", DIALOGUE)
+    code = main(["predict", str(wav), "--transcript", str(transcript), "--checkpoint", str(run_dir),
+                 "--output", str(tmp_path / "out"), "--no-plot"])
+    assert code != 0
+    error = capsys.readouterr().err
+    assert f"{weights} is not a readable safetensors file" in error
+    assert "Traceback" not in error

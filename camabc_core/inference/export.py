@@ -1,8 +1,8 @@
 """Timeline files: one CSV row per prediction point, and a JSON document with points and moments.
 
 CSV columns: ``time`` (s), ``source`` (``word_end`` or ``grid``), ``last_word`` (the speaker's last
-word ending at or before the point), ``padded`` (0/1), ``p_<class>`` for every class in label order,
-and ``backchannel_score`` (1 − P(NoBC)). Both files are written atomically.
+word ending at or before the point), ``padded`` (0/1), ``listener_speaking`` (0/1), ``p_<class>`` for
+every class in label order, and ``backchannel_score`` (1 − P(NoBC)). Both files are written atomically.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
 from camabc_core.inference.timeline import Timeline
 from camabc_core.training.atomic import atomic_write_text
@@ -22,11 +23,19 @@ from camabc_core.training.atomic import atomic_write_text
 DECIMALS = 6
 
 
+def _listener_speaking(timeline: Timeline) -> np.ndarray:
+    """(N,) listener-speaking flags; all False for a timeline built without them."""
+    if timeline.listener_speaking is None:
+        return np.zeros(timeline.times.shape, dtype=bool)
+    return timeline.listener_speaking
+
+
 def timeline_csv(timeline: Timeline) -> str:
     """Render the prediction points of ``timeline`` as CSV text (header + one row per point)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["time", "source", "last_word", "padded",
+    speaking = _listener_speaking(timeline)
+    writer.writerow(["time", "source", "last_word", "padded", "listener_speaking",
                      *(f"p_{name}" for name in timeline.classes), "backchannel_score"])
     scores = timeline.backchannel_scores
     for index, time in enumerate(timeline.times):
@@ -35,6 +44,7 @@ def timeline_csv(timeline: Timeline) -> str:
             timeline.sources[index],
             timeline.last_words[index],
             int(timeline.padded[index]),
+            int(speaking[index]),
             *(f"{p:.{DECIMALS}f}" for p in timeline.probabilities[index]),
             f"{scores[index]:.{DECIMALS}f}",
         ])
@@ -44,12 +54,14 @@ def timeline_csv(timeline: Timeline) -> str:
 def timeline_document(timeline: Timeline, metadata: dict[str, Any]) -> dict[str, Any]:
     """Build the JSON document: ``metadata`` (inputs and settings), the points and the moments."""
     scores = timeline.backchannel_scores
+    speaking = _listener_speaking(timeline)
     points = [
         {
             "time": round(float(time), 6),
             "source": timeline.sources[index],
             "last_word": timeline.last_words[index],
             "padded": bool(timeline.padded[index]),
+            "listener_speaking": bool(speaking[index]),
             "probabilities": {
                 name: round(float(p), DECIMALS)
                 for name, p in zip(timeline.classes, timeline.probabilities[index])

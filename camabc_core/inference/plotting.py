@@ -15,14 +15,21 @@ from camabc_core.labels import NOBC
 from camabc_core.records import Word
 from camabc_core.training.atomic import atomic_path
 
-# Figure width grows with the media so that words stay readable, within these bounds (inches).
+# Figure width grows with the media, within these bounds (inches); at ``DPI`` the PNG is at most
+# 2000 pixels wide, so it opens at a readable scale without zooming.
 INCHES_PER_SECOND = 1.0
 MIN_WIDTH_INCHES = 10.0
-MAX_WIDTH_INCHES = 80.0
-# Word labels are drawn only while they fit; above this many words per inch only spans are drawn.
-MAX_LABELLED_WORDS_PER_INCH = 3.0
-# Consecutive labels of one person cycle through this many heights so that short words do not overlap.
+MAX_WIDTH_INCHES = 20.0
+HEIGHT_INCHES = 6.0
+DPI = 100
+# Word labels in points; smaller labels are unreadable at full view.
+WORD_FONT_SIZE = 8
+# Consecutive labels of one person use this many heights; a word whose label would overlap the
+# previous label of every row is left unlabelled (its span is still drawn), so crowded stretches
+# are thinned out instead of printed on top of each other.
 LABEL_ROWS = 3
+# Approximate width of one character of a label, as a share of the font size (for the overlap check).
+CHARACTER_WIDTH_EM = 0.62
 # Min/max envelope columns per inch of figure width.
 ENVELOPE_COLUMNS_PER_INCH = 100
 
@@ -56,28 +63,47 @@ def font_family(words: Sequence[Word]) -> list[str]:
     installed = {font.name for font in font_manager.fontManager.ttflist}
     korean = [name for name in KOREAN_FONTS if name in installed]
     if not korean:
-        logger.info("no font with Hangul is installed (for example Noto Sans CJK KR, package "
-                    "fonts-noto-cjk); Korean word labels in the plot show as empty boxes")
+        logger.warning("no font with Hangul is installed, so Korean word labels in timeline.png show as "
+                       "empty boxes; install a CJK font (Debian/Ubuntu: apt install fonts-nanum or "
+                       "fonts-noto-cjk) and delete matplotlib's font cache (~/.cache/matplotlib)")
     return [*korean, *family]
 
 
-def _draw_words(axis, words: Sequence[Word], speaker: str, width_inches: float, duration: float) -> None:
+def _draw_words(axis, words: Sequence[Word], speaker: str, width_inches: float, duration: float) -> int:
+    """Draw the word spans and as many labels as fit without overlap; return the number of labels."""
     family = font_family(words)
-    visible_words = [w for w in words if w.start < duration]
-    label_words = len(visible_words) / width_inches <= MAX_LABELLED_WORDS_PER_INCH
-    rows = {True: 0, False: 0}  # next label row of the speaker and of the others
-    for word in visible_words:
+    seconds_per_inch = duration / width_inches
+    # Seconds after each row's last label start that its text covers; the speaker's rows and the
+    # other people's rows are separate.
+    row_free_at = {True: [-np.inf] * LABEL_ROWS, False: [-np.inf] * LABEL_ROWS}
+    labels = 0
+    for word in (w for w in words if w.start < duration):
         is_speaker = word.speaker == speaker
         colour = SPEAKER_COLOUR if is_speaker else LISTENER_COLOUR
         axis.axvspan(word.start, min(word.end, duration), color=colour, alpha=0.12, linewidth=0)
-        if not label_words:
+        free = row_free_at[is_speaker]
+        row = next((r for r in range(LABEL_ROWS) if free[r] <= word.start), None)
+        if row is None or not word.text:
             continue
+        text_inches = len(word.text) * WORD_FONT_SIZE * CHARACTER_WIDTH_EM / 72 + 0.05
+        free[row] = word.start + text_inches * seconds_per_inch
         # Speaker words in the upper rows of the panel, the other people's words in the lower rows.
-        row = rows[is_speaker] % LABEL_ROWS
-        rows[is_speaker] += 1
         height = 0.93 - 0.08 * row if is_speaker else 0.03 + 0.08 * row
-        axis.text(word.start, height, word.text, transform=axis.get_xaxis_transform(), fontsize=7,
-                  fontfamily=family, color=colour, va="center", clip_on=True)
+        axis.text(word.start, height, word.text, transform=axis.get_xaxis_transform(),
+                  fontsize=WORD_FONT_SIZE, fontfamily=family, color=colour, va="center", clip_on=True)
+        labels += 1
+    return labels
+
+
+def _word_legend(axis, speaker: str, listener: str) -> None:
+    """Name the colours of the word spans in a legend above the waveform."""
+    from matplotlib.patches import Patch
+
+    others = f"{listener} (listener) and others" if listener else "others"
+    handles = [Patch(color=SPEAKER_COLOUR, alpha=0.35, label=f"words of {speaker} (speaker)"),
+               Patch(color=LISTENER_COLOUR, alpha=0.35, label=f"words of {others}")]
+    axis.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8,
+                frameon=False, borderaxespad=0.2)
 
 
 def plot_timeline(timeline: Timeline, samples: np.ndarray | None, sample_rate: int,
@@ -85,8 +111,8 @@ def plot_timeline(timeline: Timeline, samples: np.ndarray | None, sample_rate: i
     """Draw the timeline to a PNG at ``path`` (written atomically) and return ``path``.
 
     Top: the waveform (``samples`` mono (N,), or an empty panel when the media has no audio) with the
-    speaker's words in blue and the other speakers' in orange. Bottom: P(class) for every backchannel
-    class, the backchannel score 1 − P(NoBC), the threshold, and the predicted moments.
+    speaker's words in blue and the other speakers' in orange (named in a legend). Bottom: P(class) for
+    every backchannel class, the backchannel score 1 − P(NoBC), the threshold, and the predicted moments.
     """
     import matplotlib
 
@@ -96,7 +122,7 @@ def plot_timeline(timeline: Timeline, samples: np.ndarray | None, sample_rate: i
     duration = timeline.duration
     width = float(np.clip(duration * INCHES_PER_SECOND, MIN_WIDTH_INCHES, MAX_WIDTH_INCHES))
     figure, (wave_axis, probability_axis) = plt.subplots(
-        2, 1, sharex=True, figsize=(width, 6), gridspec_kw={"height_ratios": [1, 1.4]}
+        2, 1, sharex=True, figsize=(width, HEIGHT_INCHES), gridspec_kw={"height_ratios": [1, 1.4]}
     )
 
     if samples is not None and samples.size:
@@ -108,9 +134,10 @@ def plot_timeline(timeline: Timeline, samples: np.ndarray | None, sample_rate: i
     else:
         wave_axis.text(0.5, 0.5, "no audio", transform=wave_axis.transAxes, ha="center", color="0.5")
     _draw_words(wave_axis, words, timeline.speaker, width, duration)
+    _word_legend(wave_axis, timeline.speaker, timeline.listener)
     wave_axis.set_yticks([])
     wave_axis.set_ylabel("waveform")
-    wave_axis.set_title(title or f"speaker {timeline.speaker}, listener {timeline.listener}")
+    wave_axis.set_title(title or f"speaker {timeline.speaker}, listener {timeline.listener}", loc="left")
 
     backchannel_classes = [name for name in timeline.classes if name != NOBC]
     for column, name in enumerate(timeline.classes):
@@ -143,6 +170,6 @@ def plot_timeline(timeline: Timeline, samples: np.ndarray | None, sample_rate: i
     with atomic_path(path) as temporary, warnings.catch_warnings():
         # Missing glyphs were reported once by font_family; matplotlib would warn per character.
         warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-        figure.savefig(temporary, dpi=100, format="png", bbox_inches="tight")
+        figure.savefig(temporary, dpi=DPI, format="png", bbox_inches="tight")
     plt.close(figure)
     return path

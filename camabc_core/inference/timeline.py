@@ -8,6 +8,12 @@ zeroed, the speaker's last m words, and l video frames over ``[t − n, t)``.
 Windows that reach before the start of the media are zero-padded (audio, masked as padding) and use
 the first frame (video), exactly as training windows near the start of a conversation; such points
 are flagged ``padded``. This covers media shorter than one window: every point is padded.
+
+Points where the listener is talking are flagged ``listener_speaking``: the listener already holds
+the turn there, so ``camabc predict`` places no backchannel moment on them by default.
+
+The grid is at most ``MAX_POINTS_PER_SECOND`` points per second (``step`` >= ``MIN_STEP_SECONDS``),
+and a timeline has at most ``MAX_POINTS`` points; finer requests are refused before any model runs.
 """
 
 from __future__ import annotations
@@ -25,6 +31,13 @@ from tqdm.auto import tqdm
 from camabc_core.errors import CorpusFormatError, MediaError
 from camabc_core.inference.media_checks import check_media_modalities, probe_media
 from camabc_core.inference.moments import BackchannelMoment, backchannel_scores
+from camabc_core.inference.points import (  # noqa: F401 (MAX_POINTS* re-exported for callers)
+    MAX_POINTS,
+    MAX_POINTS_PER_SECOND,
+    MIN_STEP_SECONDS,
+    check_point_count,
+    check_step,
+)
 from camabc_core.interfaces import Window
 from camabc_core.media import AudioSource
 from camabc_core.recipe import Recipe
@@ -34,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 #: Two prediction times closer than this (seconds) are one point.
 TIME_TOLERANCE = 1e-6
+
+#: Pauses shorter than this between two listener words still count as the listener talking.
+LISTENER_PAUSE_SECONDS = 0.5
 
 WORD_END = "word_end"
 GRID = "grid"
@@ -61,6 +77,8 @@ class Timeline:
     #: Whether the media has an audio stream (the plot draws its waveform).
     has_audio: bool = True
     moments: tuple[BackchannelMoment, ...] = ()
+    #: (N,) True where the listener is talking (see ``listener_speaking``); None when not computed.
+    listener_speaking: np.ndarray | None = None
 
     @property
     def backchannel_scores(self) -> np.ndarray:
@@ -68,10 +86,29 @@ class Timeline:
         return backchannel_scores(self.probabilities, self.classes)
 
 
+def listener_speaking(words: Sequence[Word], listener: str, times: np.ndarray) -> np.ndarray:
+    """Return (N,) True for the ``times`` at which ``listener`` is talking.
+
+    The listener talks over ``[start, end)`` of each of their words; pauses shorter than
+    ``LISTENER_PAUSE_SECONDS`` between two of their words are bridged, so a turn counts as a whole.
+    """
+    spans = sorted((w.start, w.end) for w in words if w.speaker == listener and w.end > w.start)
+    turns: list[list[float]] = []
+    for start, end in spans:
+        if turns and start - turns[-1][1] < LISTENER_PAUSE_SECONDS:
+            turns[-1][1] = max(turns[-1][1], end)
+        else:
+            turns.append([start, end])
+    speaking = np.zeros(times.shape, dtype=bool)
+    for start, end in turns:
+        speaking |= (times >= start) & (times < end)
+    return speaking
+
+
 def grid_times(duration: float, step: float) -> np.ndarray:
     """Return ``step, 2·step, ...`` up to ``duration`` inclusive, rounded to microseconds."""
-    if step <= 0:
-        raise ValueError(f"step must be > 0 seconds, got {step}")
+    check_step(step)
+    check_point_count(duration, step)
     count = int(np.floor(duration / step + TIME_TOLERANCE))
     # Rounding keeps 0.1 · 3 at 0.3 instead of 0.30000000000000004, so grid and word times compare.
     return np.round(np.arange(1, count + 1, dtype=np.float64) * step, 6)
@@ -238,6 +275,9 @@ def predict_timeline(
         channel_speakers=tuple(channel_speakers) if channel_speakers else None,
         duration=duration,
     )
+    if step is not None:
+        check_step(step)
+    check_point_count(duration, step, word_ends=sum(1 for w in conversation.words if w.speaker == speaker))
     times, sources = prediction_points(conversation.words, speaker, duration, step)
     if times.size == 0:
         raise CorpusFormatError(
@@ -263,4 +303,5 @@ def predict_timeline(
         duration=duration,
         window_seconds=window.audio_seconds,
         has_audio=info.has_audio,
+        listener_speaking=listener_speaking(conversation.words, listener, times),
     )

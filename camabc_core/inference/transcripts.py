@@ -77,13 +77,14 @@ def _select_by_file_id(items_by_id: dict[str, list], path: Path, media: Path | N
     )
 
 
-def load_stm(path: Path, media: Path | None = None, conversation: str | None = None) -> Transcript:
+def load_stm(path: Path, media: Path | None = None, conversation: str | None = None,
+             skip_malformed: bool = False) -> Transcript:
     """Words of one STM file id, each utterance's words timed by character share of its span."""
     from camabc_plugins.datasets.stm import read_stm
     from camabc_plugins.datasets.text import interpolate_words
 
     by_file: dict[str, list] = {}
-    for utterance in read_stm(path):
+    for utterance in read_stm(path, skip_malformed=skip_malformed):
         by_file.setdefault(utterance.file_id, []).append(utterance)
     if not by_file:
         raise CorpusFormatError(f"{path}: no STM utterances")
@@ -113,7 +114,8 @@ def _parse_tsv_row(fields: list[str]) -> Word | str:
     return Word(speaker=speaker, start=start, end=end, text=text)
 
 
-def load_tsv(path: Path, media: Path | None = None, conversation: str | None = None) -> Transcript:
+def load_tsv(path: Path, media: Path | None = None, conversation: str | None = None,
+             skip_malformed: bool = False) -> Transcript:
     """Words of a word TSV file: one word per row, ``speaker start end text`` separated by tabs.
 
     A first row that reads ``speaker start end text`` is a header. Blank rows are skipped; text is
@@ -122,7 +124,7 @@ def load_tsv(path: Path, media: Path | None = None, conversation: str | None = N
     from camabc_plugins.datasets.lines import MalformedLines
     from camabc_plugins.datasets.text import normalise_text
 
-    malformed = MalformedLines("word tsv", skip=False)
+    malformed = MalformedLines("word tsv", skip=skip_malformed)
     words = []
     with path.open(encoding="utf-8-sig") as handle:
         for line_number, line in enumerate(handle, start=1):
@@ -135,15 +137,18 @@ def load_tsv(path: Path, media: Path | None = None, conversation: str | None = N
                 malformed.report(path, line_number, parsed)
                 continue
             words.append(attrs.evolve(parsed, text=normalise_text(parsed.text)))
+    malformed.warn_summary()
     return Transcript(tuple(words))
 
 
-def load_manifest(path: Path, media: Path | None = None, conversation: str | None = None) -> Transcript:
+def load_manifest(path: Path, media: Path | None = None, conversation: str | None = None,
+                  skip_malformed: bool = False) -> Transcript:
     """Words and backchannels of one conversation of a manifest."""
     from camabc_plugins.datasets.manifest import ManifestReader
 
     # The media to predict on is passed separately, so the manifest's own media need not exist.
-    conversations: list[Conversation] = ManifestReader(check_media=False).load(path)
+    conversations: list[Conversation] = ManifestReader(
+        skip_malformed=skip_malformed, check_media=False).load(path)
     if not conversations:
         raise CorpusFormatError(f"{path}: the manifest lists no conversation")
     chosen = None
@@ -158,7 +163,7 @@ def load_manifest(path: Path, media: Path | None = None, conversation: str | Non
     return Transcript(chosen.words, chosen.backchannels, chosen.channel_speakers)
 
 
-LOADERS: dict[str, Callable[[Path, Path | None, str | None], Transcript]] = {
+LOADERS: dict[str, Callable[[Path, Path | None, str | None, bool], Transcript]] = {
     "tsv": load_tsv,
     "stm": load_stm,
     "manifest": load_manifest,
@@ -166,17 +171,19 @@ LOADERS: dict[str, Callable[[Path, Path | None, str | None], Transcript]] = {
 
 
 def load_transcript(path: str | Path, *, format: str = "auto", media: str | Path | None = None,
-                    conversation: str | None = None) -> Transcript:
+                    conversation: str | None = None, skip_malformed: bool = False) -> Transcript:
     """Read every timed word of the transcript at ``path``, sorted by (start, end), and its backchannels.
 
     ``media`` (the file to predict on) and ``conversation`` select one conversation from
-    transcripts that hold several (see the module docstring).
+    transcripts that hold several (see the module docstring). With ``skip_malformed`` malformed
+    lines are counted in one warning and skipped instead of raising ``CorpusFormatError``.
     """
     path = Path(path)
     if not path.is_file():
         raise CamabcError(f"{path}: transcript file not found")
     name = transcript_format(path, format)
-    transcript = LOADERS[name](path, Path(media) if media is not None else None, conversation)
+    transcript = LOADERS[name](path, Path(media) if media is not None else None, conversation,
+                               skip_malformed)
     if not transcript.words:
         raise CorpusFormatError(f"{path}: the transcript has no words")
     return attrs.evolve(transcript, words=tuple(sorted(transcript.words, key=lambda w: (w.start, w.end))))
