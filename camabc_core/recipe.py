@@ -143,6 +143,9 @@ class StageSection:
     #: Multiplied into the encoder and alignment learning rates after every epoch.
     lr_decay: float = 0.95
     weight_decay: float = 0.0
+    #: Clip the global gradient L2 norm to this value before each optimiser step (null: no clipping).
+    #: The cosine similarity of the alignment loss has large gradients near zero-norm embeddings.
+    max_grad_norm: float | None = None
     #: Weight λ of the alignment loss added to cross-entropy (Backchannel Alignment only).
     alignment_weight: float = 0.1
     #: Epochs without validation macro-F1 improvement before stopping (Backchannel Alignment only).

@@ -346,3 +346,7 @@ def _check_stage(stage_name: str, stage: StageSection, problems: list[str]) -> N
         at_least(field, 0)
     if _is_finite(f"{stage_name}.lr_decay", stage.lr_decay, problems) and not 0 < stage.lr_decay <= 1:
         problems.append(f"{stage_name}.lr_decay: must be in (0, 1], got {stage.lr_decay}")
+    max_norm = stage.max_grad_norm
+    path = f"{stage_name}.max_grad_norm"
+    if max_norm is not None and _is_finite(path, max_norm, problems) and max_norm <= 0:
+        problems.append(f"{path}: must be positive or null (no clipping), got {max_norm}")

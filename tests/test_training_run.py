@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from accelerate import Accelerator
 from training_helpers import tiny_recipe, write_excerpt_tokenizer, write_media_manifest
 
 from camabc_core.cli import main
 from camabc_core.errors import CamabcError
-from camabc_core.recipe_loading import load_recipe, recipe_to_dict
+from camabc_core.recipe_loading import load_recipe, recipe_to_dict, validate_recipe
 from camabc_core.training import load_trained_model
 from camabc_core.training.loop import StepEvent
 from camabc_core.training.runner import train_run
@@ -230,3 +231,33 @@ def test_multi_seed_aggregate_and_compare(corpus, tmp_path, capsys):
     difference = comparison["macro_f1_a"] - comparison["macro_f1_b"]
     assert comparison["observed_difference"] == pytest.approx(difference)
     assert 0 < comparison["p_value"] <= 1
+
+
+def test_gradient_clipping_before_each_step(corpus, tmp_path, monkeypatch):
+    manifest, tokenizer = corpus
+    recipe = tiny_recipe(manifest, tokenizer, modalities=("text",), context_alignment=None)
+    stage = attrs.evolve(recipe.backchannel_alignment, epochs=1, max_steps=2, max_grad_norm=0.05)
+    norms_after_clipping: list[float] = []
+    original = Accelerator.clip_grad_norm_
+
+    def clip_and_measure(self, parameters, max_norm, *args, **kwargs):
+        parameters = list(parameters)
+        result = original(self, parameters, max_norm, *args, **kwargs)
+        gradients = [p.grad.flatten() for p in parameters if p.grad is not None]
+        norms_after_clipping.append(float(torch.cat(gradients).norm()))
+        return result
+
+    monkeypatch.setattr(Accelerator, "clip_grad_norm_", clip_and_measure)
+    train_run(attrs.evolve(recipe, backchannel_alignment=stage), tmp_path / "run")
+
+    # One clip per optimiser step, each leaving the global norm at the limit or below.
+    assert len(norms_after_clipping) == 2
+    assert max(norms_after_clipping) <= 0.05 + 1e-6
+
+
+def test_gradient_clipping_limit_validated(corpus):
+    manifest, tokenizer = corpus
+    recipe = tiny_recipe(manifest, tokenizer, modalities=("text",), context_alignment=None)
+    stage = attrs.evolve(recipe.backchannel_alignment, max_grad_norm=0.0)
+    with pytest.raises(CamabcError, match=r"backchannel_alignment\.max_grad_norm: must be positive"):
+        validate_recipe(attrs.evolve(recipe, backchannel_alignment=stage))

@@ -219,6 +219,8 @@ class Trainer:
             if not is_step:
                 continue
 
+            if stage.max_grad_norm is not None:
+                self.accelerator.clip_grad_norm_(wrapper.parameters(), stage.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             state.stage_step += 1
