@@ -176,9 +176,8 @@ def switchboard_sources(root: Path, *, seed: int = 0, need_duration: bool = Fals
     caller and the fix, unless ``draw_missing_metadata`` draws sex and age. ``reader_options`` are
     keyword options of the ``swbd`` reader, e.g. the backchannel rule's thresholds.
     """
-    from camabc_plugins.datasets.switchboard_metadata import read_switchboard_metadata
-
     from camabc_core.registry import get_registry
+    from camabc_plugins.datasets.switchboard_metadata import read_switchboard_metadata
 
     reader = get_registry().create("dataset", "swbd", **(reader_options or {}))
     conversations: list[Conversation] = reader.load(Path(root))

@@ -5,6 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+
+from camabc_core.errors import RecipeError
+from camabc_core.interfaces import EncoderOutput
+from camabc_core.recipe import AlignerSpec
 from camabc_plugins.aligners import (
     CrossAttention,
     CrossSelfAttentionAligner,
@@ -13,10 +17,6 @@ from camabc_plugins.aligners import (
     ProjectionAligner,
     masked_mean,
 )
-
-from camabc_core.errors import RecipeError
-from camabc_core.interfaces import EncoderOutput
-from camabc_core.recipe import AlignerSpec
 
 
 def shapes(**sizes):

@@ -10,11 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from camabc_plugins.datasets.backcast import BackcastReader
 
 from camabc_core.errors import CorpusFormatError
 from camabc_core.labels import build_label_scheme
 from camabc_core.records import Word
+from camabc_plugins.datasets.backcast import BackcastReader
 
 DATA = Path(__file__).parent / "data" / "backcast"
 EMPTY_DIALOGUE = "EBS 공감시대/AHABF21000662_000"

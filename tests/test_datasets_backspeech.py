@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from camabc_plugins.datasets.backspeech import BackspeechReader, clean_speech
 
 from camabc_core.errors import CorpusFormatError
 from camabc_core.labels import build_label_scheme
+from camabc_plugins.datasets.backspeech import BackspeechReader, clean_speech
 
 DATA = Path(__file__).parent / "data" / "backspeech"
 

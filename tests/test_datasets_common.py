@@ -9,15 +9,15 @@ import re
 from pathlib import Path
 
 import pytest
+
+from camabc_core.errors import CorpusFormatError
+from camabc_core.records import BackchannelEvent, Word
+from camabc_core.registry import get_registry
 from camabc_plugins.datasets.backcast import BACKCHANNEL_COLUMNS, WORD_COLUMNS, BackcastReader
 from camabc_plugins.datasets.backspeech import BackspeechReader
 from camabc_plugins.datasets.manifest import ManifestReader
 from camabc_plugins.datasets.stm import StmReader, read_rttm
 from camabc_plugins.datasets.switchboard import SwitchboardReader
-
-from camabc_core.errors import CorpusFormatError
-from camabc_core.records import BackchannelEvent, Word
-from camabc_core.registry import get_registry
 
 # "그래요." in CP949, the usual encoding of Korean text saved by Windows. Its first byte, 0xb1, is a
 # UTF-8 continuation byte and cannot start a character.

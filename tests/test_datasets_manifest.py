@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from camabc_plugins.datasets.manifest import ManifestReader
 
 from camabc_core.errors import CorpusFormatError
 from camabc_core.records import BackchannelEvent, Word
+from camabc_plugins.datasets.manifest import ManifestReader
 
 SESSION = {
     "id": "session-001",

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from camabc_plugins.datasets.stm import StmReader, Turn, Utterance, map_turn_speakers, read_rttm, read_stm
 
 from camabc_core.errors import CorpusFormatError
 from camabc_core.records import BackchannelEvent
+from camabc_plugins.datasets.stm import StmReader, Turn, Utterance, map_turn_speakers, read_rttm, read_stm
 
 DATA = Path(__file__).parent / "data" / "pyannote_call"
 

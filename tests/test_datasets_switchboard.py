@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from camabc_plugins.datasets.switchboard import SwitchboardReader, is_backchannel_text
-from camabc_plugins.datasets.switchboard_metadata import SwitchboardSpeaker, read_switchboard_metadata
 
 from camabc_core.errors import CorpusFormatError, MediaError
 from camabc_core.media import AudioSource, shorten_sphere_coding
 from camabc_core.records import Word
+from camabc_plugins.datasets.switchboard import SwitchboardReader, is_backchannel_text
+from camabc_plugins.datasets.switchboard_metadata import SwitchboardSpeaker, read_switchboard_metadata
 
 # Side A talks from 0.5 s to 4.6 s with a 0.6 s pause at 1.8 s, stops, then talks from 9.0 s.
 SIDE_A = [

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from camabc_plugins.datasets.switchboard import SwitchboardReader
 from synth_helpers import build_fake_switchboard, run_synth
 
 from camabc_core.cli import main
@@ -19,6 +18,7 @@ from camabc_core.recipe_validation import InvalidRecipeError
 from camabc_core.records import Sample
 from camabc_core.training.data import load_conversations
 from camabc_core.windows import WindowExtractor
+from camabc_plugins.datasets.switchboard import SwitchboardReader
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 

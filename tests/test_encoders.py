@@ -3,8 +3,6 @@ import logging
 import numpy as np
 import pytest
 import torch
-from camabc_plugins.aligners import masked_mean
-from camabc_plugins.encoders import BertEncoder, HubertEncoder, VideoMAEEncoder, validate_video_frames
 from model_helpers import (
     TINY_WINDOW,
     VOCABULARY,
@@ -18,6 +16,8 @@ from model_helpers import (
 
 from camabc_core.errors import RecipeError
 from camabc_core.recipe import EncoderSpec, WindowSection
+from camabc_plugins.aligners import masked_mean
+from camabc_plugins.encoders import BertEncoder, HubertEncoder, VideoMAEEncoder, validate_video_frames
 
 
 @pytest.fixture(scope="module")

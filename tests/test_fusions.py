@@ -2,10 +2,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from camabc_plugins.fusions import ConcatFusion, HierarchicalFusion, SingleModalityFusion, register_fusions
 
 from camabc_core.errors import RecipeError
 from camabc_core.recipe import FusionSpec
+from camabc_plugins.fusions import ConcatFusion, HierarchicalFusion, SingleModalityFusion, register_fusions
 
 MMA_NAMES = ("audio", "text", "video", "video<-text", "video<-audio", "text<-audio")
 

@@ -226,11 +226,10 @@ def test_unknown_animator_lists_names(swbd_root, tmp_path, capsys):
 
 
 def test_recipe_windows_match_training_samples(swbd_root, tmp_path, capsys):
-    from camabc_plugins.datasets.switchboard import SwitchboardReader
-
     from camabc_core.labels import build_label_scheme
     from camabc_core.recipe import SamplingSection
     from camabc_core.sampling import build_backchannel_samples
+    from camabc_plugins.datasets.switchboard import SwitchboardReader
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(

@@ -6,6 +6,7 @@ the model builds the aligner with ``registry.create("aligner", name, spec=spec, 
 
 from __future__ import annotations
 
+from camabc_core.hookspecs import Register, hookimpl
 from camabc_plugins.aligners.baselines import (
     CrossSelfAttentionAligner,
     JointCrossAttentionAligner,
@@ -13,8 +14,6 @@ from camabc_plugins.aligners.baselines import (
 )
 from camabc_plugins.aligners.common import CrossAttention, masked_mean
 from camabc_plugins.aligners.mma import MultiLayerAligner
-
-from camabc_core.hookspecs import Register, hookimpl
 
 __all__ = [
     "CrossAttention",

@@ -15,6 +15,10 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 import torch
+from torch import nn
+
+from camabc_core.interfaces import AlignerOutput, EncoderOutput, Modality
+from camabc_core.recipe import AlignerSpec
 from camabc_plugins.aligners.common import (
     CrossAttention,
     EncoderShape,
@@ -22,10 +26,6 @@ from camabc_plugins.aligners.common import (
     masked_mean,
     pairwise_delta_loss,
 )
-from torch import nn
-
-from camabc_core.interfaces import AlignerOutput, EncoderOutput, Modality
-from camabc_core.recipe import AlignerSpec
 
 
 class AttentionBaselineAligner(ProjectedAligner):

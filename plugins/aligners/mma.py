@@ -18,6 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+from torch import nn
+
+from camabc_core.interfaces import AlignerOutput, EncoderOutput, Modality
+from camabc_core.losses import delta_loss
+from camabc_core.recipe import AlignerSpec
 from camabc_plugins.aligners.common import (
     CrossAttention,
     EncoderShape,
@@ -25,11 +30,6 @@ from camabc_plugins.aligners.common import (
     masked_mean,
     pairwise_delta_loss,
 )
-from torch import nn
-
-from camabc_core.interfaces import AlignerOutput, EncoderOutput, Modality
-from camabc_core.losses import delta_loss
-from camabc_core.recipe import AlignerSpec
 
 #: (query, key/value) modality pairs of the hierarchical cross-attention.
 CROSS_ATTENTION_PAIRS: tuple[tuple[Modality, Modality], ...] = (

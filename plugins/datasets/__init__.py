@@ -13,13 +13,12 @@ name           corpus
 
 from __future__ import annotations
 
+from camabc_core.hookspecs import Register, hookimpl
 from camabc_plugins.datasets.backcast import BackcastReader
 from camabc_plugins.datasets.backspeech import BackspeechReader
 from camabc_plugins.datasets.manifest import ManifestReader
 from camabc_plugins.datasets.stm import StmReader
 from camabc_plugins.datasets.switchboard import SwitchboardReader
-
-from camabc_core.hookspecs import Register, hookimpl
 
 DATASET_READERS = {
     "backspeech": BackspeechReader,

@@ -19,15 +19,15 @@ from operator import attrgetter
 from pathlib import Path
 from typing import ClassVar
 
-from camabc_plugins.datasets.checks import finish_load, require_root
-from camabc_plugins.datasets.lines import MalformedLines, paused_garbage_collection, read_text
-from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_media_file
 from tqdm import tqdm
 
 from camabc_core.errors import CorpusFormatError
 from camabc_core.interfaces import DatasetReader
 from camabc_core.labels import DEFAULT_FOUR_CLASS_MAP
 from camabc_core.records import BackchannelEvent, Conversation, Word
+from camabc_plugins.datasets.checks import finish_load, require_root
+from camabc_plugins.datasets.lines import MalformedLines, paused_garbage_collection, read_text
+from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_media_file
 
 WORD_COLUMNS = ("uid", "sid", "wid", "speaker", "start", "end", "text", "backchannels")
 

@@ -32,15 +32,15 @@ from pathlib import Path
 from typing import ClassVar
 
 import attrs
-from camabc_plugins.datasets.checks import finish_load, require_root
-from camabc_plugins.datasets.lines import MalformedLines, read_text
-from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_media_file
-from camabc_plugins.datasets.text import normalise_text, spread_over_span
 
 from camabc_core.errors import CorpusFormatError
 from camabc_core.interfaces import DatasetReader
 from camabc_core.labels import DEFAULT_FOUR_CLASS_MAP
 from camabc_core.records import BackchannelEvent, Conversation, Word
+from camabc_plugins.datasets.checks import finish_load, require_root
+from camabc_plugins.datasets.lines import MalformedLines, read_text
+from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_media_file
+from camabc_plugins.datasets.text import normalise_text, spread_over_span
 
 # A bracketed tag; the text may contain dual forms "(70)/(칠십)" but no brackets.
 BRACKETED_TAG = re.compile(r"\[(?P<text>[^\[\]]*?)\(BC/(?P<category>[^()\[\]]*)\)\]")

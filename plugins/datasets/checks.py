@@ -9,10 +9,9 @@ from collections.abc import Sequence
 from operator import attrgetter
 from pathlib import Path
 
-from camabc_plugins.datasets.lines import MalformedLines
-
 from camabc_core.errors import CorpusFormatError
 from camabc_core.records import Conversation
+from camabc_plugins.datasets.lines import MalformedLines
 
 logger = logging.getLogger(__name__)
 

@@ -27,14 +27,13 @@ import math
 from pathlib import Path
 from typing import Any, ClassVar
 
-from camabc_plugins.datasets.checks import finish_load, require_root
-from camabc_plugins.datasets.lines import MalformedLines, read_text
-from camabc_plugins.datasets.text import normalise_text
-
 from camabc_core.errors import CorpusFormatError
 from camabc_core.interfaces import DatasetReader
 from camabc_core.labels import DEFAULT_FOUR_CLASS_MAP
 from camabc_core.records import BackchannelEvent, Conversation, Word
+from camabc_plugins.datasets.checks import finish_load, require_root
+from camabc_plugins.datasets.lines import MalformedLines, read_text
+from camabc_plugins.datasets.text import normalise_text
 
 CONVERSATION_KEYS = {"id", "audio", "video", "channel_speakers", "speakers", "duration", "words",
                      "backchannels"}

@@ -24,15 +24,15 @@ from pathlib import Path
 from typing import ClassVar
 
 import attrs
+
+from camabc_core.errors import CorpusFormatError
+from camabc_core.interfaces import DatasetReader
+from camabc_core.records import BackchannelEvent, Conversation, Word
 from camabc_plugins.datasets.checks import finish_load, require_root
 from camabc_plugins.datasets.lines import MalformedLines, read_text
 from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, find_media_file
 from camabc_plugins.datasets.text import interpolate_words, normalise_text
 from camabc_plugins.datasets.turns import ShortTurnRule, Turn
-
-from camabc_core.errors import CorpusFormatError
-from camabc_core.interfaces import DatasetReader
-from camabc_core.records import BackchannelEvent, Conversation, Word
 
 __all__ = ["StmReader", "Turn", "Utterance", "read_rttm", "read_stm"]
 

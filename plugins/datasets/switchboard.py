@@ -35,16 +35,16 @@ from pathlib import Path
 from typing import ClassVar
 
 import attrs
+
+from camabc_core.errors import CorpusFormatError
+from camabc_core.interfaces import DatasetReader
+from camabc_core.records import BackchannelEvent, Conversation, Word
 from camabc_plugins.datasets.checks import finish_load, require_root
 from camabc_plugins.datasets.lines import MalformedLines
 from camabc_plugins.datasets.media_files import AUDIO_EXTENSIONS
 from camabc_plugins.datasets.switchboard_metadata import conversation_id
 from camabc_plugins.datasets.synth_videos import ConversationVideos
 from camabc_plugins.datasets.turns import ShortTurnRule, Turn
-
-from camabc_core.errors import CorpusFormatError
-from camabc_core.interfaces import DatasetReader
-from camabc_core.records import BackchannelEvent, Conversation, Word
 
 #: Conversations named in the error about missing videos; the rest are counted.
 MAX_LISTED_MISSING_VIDEOS = 5

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
-from camabc_plugins.encoders.loading import TransformersEncoder, check_config_keys, warn_random_weights
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from camabc_core.errors import RecipeError
 from camabc_core.interfaces import EncoderOutput, Modality
 from camabc_core.recipe import EncoderSpec, WindowSection
+from camabc_plugins.encoders.loading import TransformersEncoder, check_config_keys, warn_random_weights
 
 
 class BertEncoder(TransformersEncoder):

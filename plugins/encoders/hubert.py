@@ -8,12 +8,12 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from camabc_plugins.encoders.loading import TransformersEncoder, build_config, build_model
 from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
 from camabc_core.errors import RecipeError
 from camabc_core.interfaces import AudioWindow, EncoderOutput, Modality
 from camabc_core.recipe import EncoderSpec, WindowSection
+from camabc_plugins.encoders.loading import TransformersEncoder, build_config, build_model
 
 logger = logging.getLogger(__name__)
 

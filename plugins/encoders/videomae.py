@@ -7,7 +7,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from camabc_plugins.encoders.loading import TransformersEncoder, build_config, build_model
 
 # The PIL image processor is used directly: the default one needs torchvision, which has no build
 # matching every torch release, and transformers would fall back to this class with a warning anyway.
@@ -17,6 +16,7 @@ from transformers import VideoMAEImageProcessorPil as VideoMAEImageProcessor
 from camabc_core.errors import RecipeError
 from camabc_core.interfaces import EncoderOutput, Modality, VideoWindow
 from camabc_core.recipe import EncoderSpec, WindowSection
+from camabc_plugins.encoders.loading import TransformersEncoder, build_config, build_model
 
 #: Frames per VideoMAE tubelet in every released checkpoint (``VideoMAEConfig.tubelet_size``).
 DEFAULT_TUBELET_SIZE = 2
