@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh plugin registry per test and fake installed distributions.
+"""Shared fixtures: a fresh plugin registry per test, fake installed distributions, and the
+training excerpt with one torch thread for the training tests.
 
 ``fake_plugins`` replaces ``importlib.metadata.distributions`` so the registry finds only the
 distributions a test declares; their plugin modules are written to a temporary folder on sys.path.
@@ -83,6 +84,26 @@ def fake_plugins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Fa
 def empty_registry(fake_plugins: FakePlugins) -> Registry:
     """A registry that finds no installed plugin; tests register fake plugins by hand."""
     return Registry()
+
+
+@pytest.fixture(scope="module")
+def single_thread() -> Iterator[None]:
+    """Tiny models spend their time in per-op overhead, which extra threads only add to."""
+    import torch  # imported here, not at the top, because it is slow to import
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The training excerpt as a media manifest and its tokenizer directory, written once per module."""
+    from training_helpers import write_excerpt_tokenizer, write_media_manifest
+
+    directory = tmp_path_factory.mktemp("corpus")
+    return write_media_manifest(directory / "media"), write_excerpt_tokenizer(directory / "tokenizer")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-import torch
-from training_helpers import tiny_recipe, write_excerpt_tokenizer, write_media_manifest
+from training_helpers import tiny_recipe
 
 from camabc_core.cli import main
 from camabc_core.errors import CamabcError
@@ -22,18 +21,8 @@ TRAINING_OUTPUTS = ("metrics.json", "report.md", "confusion_matrix.png", "predic
                     "recipe.yaml", "history.json")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("corpus")
-    return write_media_manifest(directory / "media"), write_excerpt_tokenizer(directory / "tokenizer")
+# Fixtures single_thread and corpus come from conftest.py.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def short_text_recipe(manifest: Path, tokenizer: Path):

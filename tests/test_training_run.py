@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import attrs
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import safetensors.torch
 import torch
 from accelerate import Accelerator
-from training_helpers import tiny_recipe, write_excerpt_tokenizer, write_media_manifest
+from training_helpers import tiny_recipe
 
 from camabc_core.cli import main
 from camabc_core.errors import CamabcError
@@ -20,20 +19,8 @@ from camabc_core.training import load_trained_model
 from camabc_core.training.loop import StepEvent
 from camabc_core.training.runner import train_run
 
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models spend their time in per-op overhead, which extra threads only add to."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("corpus")
-    return write_media_manifest(directory / "media"), write_excerpt_tokenizer(directory / "tokenizer")
+# Fixtures single_thread and corpus come from conftest.py.
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class SimulatedKill(Exception):
