@@ -5,26 +5,15 @@ from __future__ import annotations
 import fractions
 import pickle
 import time
-import wave
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from media_helpers import write_wav
 
 from camabc_core.errors import MediaError
 from camabc_core.media import AudioSource, VideoReader, decode_audio, load_audio
-
-
-def write_wav(path: Path, channels: np.ndarray, sample_rate: int) -> Path:
-    """Write int16 PCM from float channels (C, N) in [-1, 1] with the standard-library wave module."""
-    pcm = np.round(channels.T * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as output:
-        output.setnchannels(channels.shape[0])
-        output.setsampwidth(2)
-        output.setframerate(sample_rate)
-        output.writeframes(pcm.tobytes())
-    return path
 
 
 def write_gray_video(

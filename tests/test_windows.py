@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import fractions
 import pickle
-import wave
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from media_helpers import write_wav
 
 from camabc_core.errors import MediaError, RecipeError
 from camabc_core.recipe import WindowSection
 from camabc_core.records import BackchannelEvent, Conversation, Sample, Word
 from camabc_core.windows import WindowExtractor, video_sample_times
-
-
-def write_wav(path: Path, channels: np.ndarray, sample_rate: int) -> Path:
-    """Write int16 PCM from float channels (C, N) in [-1, 1]."""
-    pcm = np.round(channels.T * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as output:
-        output.setnchannels(channels.shape[0])
-        output.setsampwidth(2)
-        output.setframerate(sample_rate)
-        output.writeframes(pcm.tobytes())
-    return path
 
 
 def write_indexed_video(path: Path, num_frames: int, fps: int, size: tuple[int, int] = (48, 64)) -> Path:
