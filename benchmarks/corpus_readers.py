@@ -8,11 +8,11 @@ It prints two checks:
 
 1. BACKSpeech: the reader's backchannel count per raw category next to an independent count of
    the ``(BC/category)`` marks, found by one regular expression in the raw annotation text. It
-   says whether the two agree and how many seconds reading the corpus took.
-2. BACKCast: how many dialogue folders hold a ``word.tsv``, how many conversations the reader
+   prints whether the two agree and how many seconds reading the corpus took.
+2. BACKCast: how many dialogue folders contain a ``word.tsv``, how many conversations the reader
    returns, their words and backchannels, and the seconds to read all of them (each repeat reads
-   the corpus again; the minimum and median wall time and the minimum CPU time are printed, since
-   wall time grows when other processes share the CPUs).
+   the corpus again). The minimum and median wall time and the minimum CPU time are printed,
+   because wall time grows when other processes share the CPUs.
 """
 
 from __future__ import annotations

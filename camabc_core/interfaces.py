@@ -68,7 +68,7 @@ class EncoderOutput:
 class AlignerOutput:
     """Alignment loss (a scalar, zero when the aligner has none) and sample embeddings (B, D).
 
-    ``embeddings`` holds pooled per-modality embeddings under ``"audio"``, ``"text"``, ``"video"``
+    ``embeddings`` contains pooled per-modality embeddings under ``"audio"``, ``"text"``, ``"video"``
     and cross-attended ones under ``"<query><-<key>"`` (``"video<-text"``: video queries attend to
     text keys and values), all taken at the last aligned layer. ``layer_losses`` maps each aligned
     layer index to its loss, for logging.
@@ -82,9 +82,9 @@ class AlignerOutput:
 class Encoder(nn.Module, abc.ABC):
     """A pretrained (or randomly initialised) encoder for one modality.
 
-    ``preprocess`` turns raw windows into model inputs on the CPU (it runs in data-loader workers);
-    ``forward`` takes those inputs (moved to the device) and returns every hidden state. A sample's
-    features never depend on the other samples in its batch.
+    ``preprocess`` turns raw windows into model inputs on the CPU, because it runs in data-loader
+    workers. ``forward`` takes those inputs (moved to the device) and returns every hidden state.
+    A sample's features never depend on the other samples in its batch.
     """
 
     modality: ClassVar[Modality]
@@ -123,7 +123,7 @@ class Aligner(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def forward(self, outputs: Mapping[Modality, EncoderOutput]) -> AlignerOutput:
-        """Align a batch; ``outputs`` holds one EncoderOutput per modality the model uses."""
+        """Align a batch. ``outputs`` contains one EncoderOutput per modality the model uses."""
 
 
 class Fusion(nn.Module, abc.ABC):

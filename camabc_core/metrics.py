@@ -1,8 +1,8 @@
 """Classification metrics over a fixed label list, and paired significance tests between two systems.
 
-Every score is computed over the label scheme's full class list, so a class that never occurs in a
-split still counts in the macro average (with F1 0) and is flagged, instead of silently shrinking the
-average to the classes that happen to be present.
+Every score is computed over the label scheme's full class list. A class that never occurs in a
+split therefore still counts in the macro average (with F1 0) and is flagged, instead of silently
+shrinking the average to the classes that happen to be present.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def paired_randomization_test(
     Under the null hypothesis the two systems are exchangeable, so each sample's pair of predictions
     is swapped with probability 1/2. The p-value is the share of swap patterns whose absolute
     difference reaches the observed one. Only samples where A and B disagree change anything under a
-    swap; when those number at most log2(rounds) in total, every pattern is enumerated and the
+    swap. When those number at most log2(rounds) in total, every pattern is enumerated and the
     p-value is exact. Otherwise ``rounds`` patterns are sampled and p = (hits + 1) / (rounds + 1).
     """
     observed = _mean_difference(groups, [g.pred_a for g in groups], [g.pred_b for g in groups],

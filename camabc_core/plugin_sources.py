@@ -1,4 +1,4 @@
-"""Where plugins come from: entry points of the ``camabc`` group and the environment switches.
+"""Plugin sources: entry points of the ``camabc`` group and the environment switches.
 
 ``CAMABC_DISABLE_PLUGINS`` is a comma-separated list of entry-point names or distribution names
 to skip. ``CAMABC_STRICT_PLUGINS=1`` makes a broken plugin raise instead of being logged and skipped.
@@ -85,7 +85,7 @@ def source_of_entry_point(entry_point: importlib.metadata.EntryPoint) -> PluginS
 
 
 def strict_plugins() -> bool:
-    """Return True when ``CAMABC_STRICT_PLUGINS`` asks broken plugins to raise."""
+    """Return True when ``CAMABC_STRICT_PLUGINS`` requests that broken plugins raise."""
     value = os.environ.get(STRICT_ENV, "").strip().lower()
     if value in _TRUE_VALUES:
         return True

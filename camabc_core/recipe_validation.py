@@ -18,7 +18,8 @@ from camabc_core.suggestions import did_you_mean
 if TYPE_CHECKING:
     from camabc_core.registry import Registry
 
-# VideoMAE embeds the video in tubelets of this many frames unless the encoder config says otherwise.
+# VideoMAE embeds the video in tubelets of this many frames unless the encoder config sets another
+# size.
 DEFAULT_TUBELET_SIZE = 2
 SPLIT_NAMES = ("train", "validation", "test")
 

@@ -52,7 +52,8 @@ class _SpeakerTimeline:
 
     def partner(self, person: str, time: float) -> str | None:
         """Return who talks with ``person`` at ``time``: the only other speaker, or else the speaker of
-        the most recent word started before ``time`` that is not ``person``. None if nobody else speaks."""
+        the most recent word started before ``time`` that is not ``person``. None if no other person
+        speaks."""
         others = [s for s in self.speakers if s != person]
         if len(others) <= 1:
             return others[0] if others else None

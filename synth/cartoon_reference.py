@@ -3,8 +3,8 @@
 It replaces Flux on machines without a GPU and in tests. The look follows the speaker's
 attributes: skin tone from the race, hair length from the sex, grey hair and forehead lines from the
 age, and the outfit's cut (collar, crew neck, lapels) from the outfit. The seed picks colours within
-those ranges. The face sits at fixed fractions of the image (``FaceLayout``) so the ``cartoon``
-animator knows where the eyes and mouth are.
+those ranges. The face sits at fixed fractions of the image, given by ``FaceLayout``, and the
+``cartoon`` animator reads the eye and mouth positions from that layout.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def test_synth_video_feeds_window_extractor(swbd_root, tmp_path, capsys):
     assert conversation.video_path == video_dir / "conversations" / "sw2001.mp4"
 
     # Sample times 2.3, 2.675, 3.05 and 3.425 s show the 10 fps frames that start at 2.3, 2.6, 3.0 and
-    # 3.4 s. A talks until 2.9 s, then nobody, then B from 3.3 s.
+    # 3.4 s. A talks until 2.9 s, then no one talks until B starts at 3.3 s.
     window = WindowSection(audio_seconds=1.5, num_frames=4, image_size=32)
     extractor = WindowExtractor([conversation], window, ("video",))
     sample = Sample(conversation_id="sw2001", time=3.8, speaker="B", listener="A")

@@ -499,7 +499,8 @@ def test_timeline_plot_size_legend_and_thinned_labels(tmp_path: Path,
     with caplog.at_level(logging.WARNING):
         path = plotting.plot_timeline(timeline, None, 16000, words, tmp_path / "timeline.png", threshold=0.5)
     width, height = Image.open(path).size
-    assert width <= 2000 and height <= 700
+    assert width <= 2000
+    assert height <= 700
     installed = {font.name for font in font_manager.fontManager.ttflist}
     if not installed & set(plotting.KOREAN_FONTS):
         assert "fonts-nanum" in caplog.text
@@ -509,8 +510,8 @@ def test_timeline_plot_size_legend_and_thinned_labels(tmp_path: Path,
     labels = plotting._draw_words(axis, plain, "A", 20.0, 300.0)
     plt.close(figure)
     # A 4-letter label at 8 pt covers (4 · 8 · 0.62 / 72 + 0.05) in · 15 s/in = 4.88 s. Each person
-    # speaks every 0.4 s, so their 3 rows take the words at t, t + 0.4, t + 0.8, and the next
-    # label fits at t + 5.2: 58 groups of 3 labels per person in 300 s, 348 of the 1500 words.
+    # speaks every 0.4 s, so their 3 rows take the words at t, t + 0.4 and t + 0.8. The next label
+    # fits at t + 5.2, which gives 58 groups of 3 labels per person in 300 s, 348 of the 1500 words.
     assert labels == 2 * 58 * 3
     assert plotting.WORD_FONT_SIZE >= 8
 

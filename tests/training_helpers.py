@@ -3,7 +3,7 @@
 The words and backchannels are real: the BACKCast excerpt in tests/data (one dialogue, 120 words,
 9 backchannels). No corpus in tests/data has audio and video, so ``write_media_manifest`` pairs
 the excerpt with a generated recording (a different tone per speaker turn, silence elsewhere)
-and a generated video (frame brightness follows the speaker) and writes a manifest that the
+and a generated video (frame brightness follows the speaker). It then writes a manifest that the
 ``manifest`` reader loads like any user corpus.
 """
 
@@ -49,7 +49,8 @@ def write_media_manifest(directory: Path) -> Path:
     duration = float(np.ceil(conversation.duration + 1.0))
     speakers = list(conversation.speakers)
 
-    # Audio: speaker i's words are a sine at 220·(i + 1) Hz, so the audio encoder sees who speaks.
+    # Audio: speaker i's words are a sine at 220·(i + 1) Hz, so the audio encoder can tell the
+    # speakers apart.
     num_samples = int(duration * SAMPLE_RATE)
     signal = np.zeros(num_samples, dtype=np.float32)
     for word in conversation.words:

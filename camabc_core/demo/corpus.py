@@ -2,10 +2,10 @@
 
 The call in ``data/samples/pyannote_call`` (30 s of 16 kHz mono audio, RTTM speaker turns and an
 STM transcript, MIT licence) is copied into the corpus folder. ``python -m synth audio`` with its
-CPU cartoon reference generator and animator makes one video of the whole call that shows whoever
-speaks, and the video is copied beside the audio as ``sample.mp4``, where the ``stm`` dataset reader
-finds it. The reader labels backchannels with its rule: a listener turn of at most 1 s and 3 words
-that lies inside the partner's turn. In this call the rule finds one, by Sheila at 18.15 s.
+CPU cartoon reference generator and animator makes one video of the whole call that shows the
+current speaker. The video is copied beside the audio as ``sample.mp4``, where the ``stm`` dataset
+reader finds it. The reader labels backchannels with its rule: a listener turn of at most 1 s and
+3 words that lies inside the partner's turn. In this call the rule finds one, by Sheila at 18.15 s.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def copy_sample(sample_dir: Path, corpus_dir: Path) -> None:
 def synthesize_video(corpus_dir: Path, synth_dir: Path, *, size: int, fps: int, seed: int) -> Path:
     """Run ``python -m synth audio`` (cartoon path) on the call and return the video it made.
 
-    The video shows the face of whoever speaks, driven by the call's audio, and carries that audio.
+    The video shows the face of the current speaker, driven by the call's audio, and carries that
+    audio.
     """
     try:
         from synth.cli import main as synth_main

@@ -43,8 +43,8 @@ class PredictionSettings:
     conversation: str | None = None
     plot: bool = True
     device: str = "cpu"
-    #: Whether moments may fall on points where the listener is talking (by default they may not:
-    #: the listener already holds the turn, so a backchannel there is moot).
+    #: Whether moments may fall on points where the listener is talking. By default they may not,
+    #: because the listener already has the turn, so a backchannel there is moot.
     moments_in_listener_speech: bool = False
     #: Skip malformed transcript lines (counted in one warning) instead of stopping at the first.
     skip_malformed: bool = False

@@ -15,7 +15,7 @@ from camabc_core.labels import NOBC
 from camabc_core.records import Word
 from camabc_core.training.atomic import atomic_path
 
-# Figure width grows with the media, within these bounds (inches); at ``DPI`` the PNG is at most
+# Figure width grows with the media, within these bounds (inches). At ``DPI`` the PNG is at most
 # 2000 pixels wide, so it opens at a readable scale without zooming.
 INCHES_PER_SECOND = 1.0
 MIN_WIDTH_INCHES = 10.0
@@ -24,9 +24,9 @@ HEIGHT_INCHES = 6.0
 DPI = 100
 # Word labels in points; smaller labels are unreadable at full view.
 WORD_FONT_SIZE = 8
-# Consecutive labels of one person use this many heights; a word whose label would overlap the
-# previous label of every row is left unlabelled (its span is still drawn), so crowded stretches
-# are thinned out instead of printed on top of each other.
+# Consecutive labels of one person use this many heights. A word whose label would overlap the
+# previous label of every row is left unlabelled, but its span is still drawn. Crowded stretches
+# are therefore thinned out instead of printed on top of each other.
 LABEL_ROWS = 3
 # Approximate width of one character of a label, as a share of the font size (for the overlap check).
 CHARACTER_WIDTH_EM = 0.62

@@ -1,15 +1,15 @@
 """Offline prediction: class probabilities over the whole of one media file.
 
 Prediction points are the end of every word of the speaker plus a regular grid every ``step``
-seconds (``step``, ``2 × step``, ... up to the media's duration). At each point the model receives the
-same windows as in training: the speaker's audio over ``[t − n, t)`` with the listener's speech
-zeroed, the speaker's last m words, and l video frames over ``[t − n, t)``.
+seconds (``step``, ``2 × step``, ... up to the media's duration). At each point the model receives
+the same windows as in training. These are the speaker's audio over ``[t − n, t)`` with the
+listener's speech zeroed, the speaker's last m words, and l video frames over ``[t − n, t)``.
 
 Windows that reach before the start of the media are zero-padded (audio, masked as padding) and use
-the first frame (video), exactly as training windows near the start of a conversation; such points
+the first frame (video), exactly as training windows near the start of a conversation. Such points
 are flagged ``padded``. This covers media shorter than one window: every point is padded.
 
-Points where the listener is talking are flagged ``listener_speaking``: the listener already holds
+Points where the listener is talking are flagged ``listener_speaking``. The listener already has
 the turn there, so ``camabc predict`` places no backchannel moment on them by default.
 
 The grid is at most ``MAX_POINTS_PER_SECOND`` points per second (``step`` >= ``MIN_STEP_SECONDS``),
@@ -89,7 +89,7 @@ class Timeline:
 def listener_speaking(words: Sequence[Word], listener: str, times: np.ndarray) -> np.ndarray:
     """Return (N,) True for the ``times`` at which ``listener`` is talking.
 
-    The listener talks over ``[start, end)`` of each of their words; pauses shorter than
+    The listener talks over ``[start, end)`` of each of their words. Pauses shorter than
     ``LISTENER_PAUSE_SECONDS`` between two of their words are bridged, so a turn counts as a whole.
     """
     spans = sorted((w.start, w.end) for w in words if w.speaker == listener and w.end > w.start)

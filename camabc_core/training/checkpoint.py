@@ -1,15 +1,15 @@
 """Checkpoints: model weights as safetensors plus the full training state, written atomically.
 
-A checkpoint directory contains
+A checkpoint directory contains these files:
 
-- ``model.safetensors``: every model parameter and buffer;
-- ``optimizer.pt``: optimiser and learning-rate scheduler state (tensors and plain values only, so
-  it loads with ``torch.load(weights_only=True)``);
-- ``rng_rank<R>.pt``: Python, NumPy, torch CPU and CUDA random states of process R;
+- ``model.safetensors``: every model parameter and buffer.
+- ``optimizer.pt``: optimiser and learning-rate scheduler state. It contains tensors and plain
+  values only, so it loads with ``torch.load(weights_only=True)``.
+- ``rng_rank<R>.pt``: Python, NumPy, torch CPU and CUDA random states of process R.
 - ``state.json``: stage, epoch, position in the epoch's data order, step, best metric and history.
 
 The directory is assembled under a temporary name and swapped in with renames, so ``last/`` is
-always a complete checkpoint; a crash between the two renames leaves the previous one as
+always a complete checkpoint. A crash between the two renames leaves the previous one as
 ``last.old/``, which ``find_checkpoint`` picks up.
 """
 
@@ -73,7 +73,7 @@ def save_model_weights(model: nn.Module, path: str | Path) -> None:
         safetensors.torch.save_model(model, str(temporary))
 
 
-#: What to do about a checkpoint file that cannot be read.
+#: Fix suggested in the error for a checkpoint file that cannot be read.
 CORRUPT_FILE_FIX = ("restore the file from a backup, use another checkpoint of the run (checkpoints/best or "
                     "checkpoints/last), or retrain")
 #: Mismatched tensors named in a shape-mismatch message; the rest are counted.

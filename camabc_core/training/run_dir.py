@@ -209,7 +209,8 @@ def load_trained_model(run_dir: str | Path) -> tuple[Any, Recipe, LabelScheme]:
     model = BackchannelModel.from_recipe(recipe_for_saved_encoders(recipe, run_dir), scheme.num_classes)
     weights = trained_weights_path(run_dir)
     load_model_weights(model, weights)
-    # The encoders were built from saved configs, so each warned about random weights; say why.
+    # The encoders were built from saved configs, so each warned about random weights. This log line
+    # reports that the trained weights replaced them.
     logger.info("loaded the trained weights of every component from %s", weights)
     model.eval()
     return model, recipe, scheme

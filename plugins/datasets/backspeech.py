@@ -1,26 +1,27 @@
 """BACKSpeech reader: Korean YouTube dialogues with inline backchannel tags.
 
-Layout: ``ROOT/annotation/<video id>.csv`` (or the ``.csv`` files directly in ``ROOT``, or ROOT is
-one ``.csv`` file), UTF-8, tab-separated, no header, one utterance per line:
+Layout: ``ROOT/annotation/<video id>.csv``, or the ``.csv`` files directly in ``ROOT``, or ROOT is
+one ``.csv`` file. Each file is UTF-8 and tab-separated, with no header and one utterance per line:
 ``start_s  end_s  speaker  text``. The text column uses the ETRI transcription conventions:
 
 - ``[text(BC/category)]``: a backchannel of this line's speaker (the listener), e.g.
   ``[네.(BC/continuer)]``. One line in the released corpus omits the brackets. A text cell with no
-  bracketed tag that ends in ``text(BC/category)`` is therefore read as one tag holding the whole cell.
+  bracketed tag that ends in ``text(BC/category)`` is therefore read as one tag that contains the
+  whole cell.
 - ``/os1 ... /oe`` and ``/os2 ... /oe``: start and end of overlapping speech. The marks are dropped
   and the speech inside is kept.
 - ``(written)/(spoken)``: dual transcription of numbers, units and foreign words, e.g.
   ``(70)/(칠십)``. The spoken Korean form is kept because it is what the audio contains. A few
   lines omit the slash (``(1위)(일 위)``); those are read the same way.
-- ``word/``: a filler or disfluent word; it is kept without the slash (also when the slash glues
-  it to the next word, as in ``음/이``).
+- ``word/``: a filler or disfluent word. It is kept without the slash, also when the slash glues
+  it to the next word, as in ``음/이``.
 - ``n/``, ``u/``, ``b/``, ``l/``, ``o/``: noise, unintelligible speech, breath, laughter and other
-  non-speech marks; they are dropped.
+  non-speech marks. They are dropped.
 
 Timing: the corpus times whole utterances only. Words get times interpolated over the utterance
 span in proportion to their number of characters. A tag takes its own character share of the
 same span, so a backchannel starts where its text starts in the utterance. In the released corpus
-every tagged utterance holds the tag and nothing else that is spoken, so the event starts at the
+every tagged utterance contains the tag and nothing else that is spoken, so the event starts at the
 utterance start and ends at the utterance end. Tag text becomes ``BackchannelEvent.text`` and never
 appears among the listener's words.
 """

@@ -1,12 +1,12 @@
 """Lookup of the conversation videos that ``python -m synth ... --clips conversation`` writes.
 
-synth writes one mp4 per recording to ``OUT/conversations/<conversation>.mp4``; each frame shows
-whoever speaks, over the whole recording from 0 s. It records every job in ``OUT/manifest.jsonl``
-(``kind`` ``"conversation"``, the reader's ``conversation`` id, the ``output`` path relative to
-OUT and a ``status``). The manifest is the source used when it exists: it holds the exact
-conversation id, so no file-name rule has to be inverted, and it tells a finished video from a
-failed or pending job. A folder without a manifest (videos copied elsewhere) falls back to the
-file-name rule.
+synth writes one mp4 per recording to ``OUT/conversations/<conversation>.mp4``. Each frame
+shows the current speaker, over the whole recording from 0 s. It records every job in
+``OUT/manifest.jsonl`` (``kind`` ``"conversation"``, the reader's ``conversation`` id, the
+``output`` path relative to OUT and a ``status``). The manifest is the source used when it exists,
+because it stores the exact conversation id, so no file-name rule has to be inverted. It also
+separates a finished video from a failed or pending job. A folder without a manifest (videos
+copied elsewhere) falls back to the file-name rule.
 """
 
 from __future__ import annotations
